@@ -1,0 +1,1 @@
+"""Agents turnbench serves itself: the oracle (programmed behaviour) and the reference agent."""

@@ -1,0 +1,278 @@
+"""The oracle agent: exactly programmed behaviour over ws-pcm, and a log of what it really did.
+
+It is driven by the caller's `turnbench.hint` events (which stream samples hold speech), so it
+can respond a programmed time after the end of speech regardless of pauses, interrupt pauses
+on purpose, and stop a programmed time after a barge-in. Its ground truth is computed from
+what it actually sent (send times, the same playout model, the exact samples of its voice),
+never from signal detection, so the caller's measurements can be checked against it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Awaitable, Callable
+
+import numpy as np
+
+from harness.agent.oracle_config import OracleConfig
+from harness.agent.oracle_voice import synth_reply, white_noise
+from harness.audio.frames import FRAME_SAMPLES, SAMPLE_NS, SAMPLE_RATE, float_to_pcm16
+from harness.caller.pacing import sleep_until
+
+STOP_SILENCE_NS = 250_000_000
+
+
+@dataclass
+class TurnTruth:
+    """What the oracle did for one caller turn, on its own clock (arrival/send times)."""
+
+    call_id: str
+    turn: int
+    kind: str
+    start_arrival_ns: int | None = None
+    eos_arrival_ns: int | None = None
+    programmed_delay_ms: float | None = None
+    latency_ms: float | None = None
+    first_byte_ms: float | None = None
+    false_interruption: bool | None = None
+    barge_in_stop_ms: float | None = None
+    programmed_stop_ms: float | None = None
+    audible_at_start: bool = False
+    backchannel_kept_talking: bool | None = None
+    turn_detection_ms: float | None = None
+    segments: list = field(default_factory=list)
+
+
+@dataclass
+class _Reply:
+    turn: int
+    audio: np.ndarray
+    voice: np.ndarray
+    first_send_ns: int
+    stop_at_ns: int | None = None
+    chunks: list[tuple[int, int, int, int]] = field(default_factory=list)
+    """(send_ns, heard_start_ns, a, b) for each chunk: audio[a:b] went out at send_ns."""
+
+
+class OracleSession:
+    """One connection's behaviour. Feed it frames and hints; it speaks through `send_audio`."""
+
+    def __init__(self, cfg: OracleConfig, send_audio: Callable[[bytes], Awaitable[None]],
+                 send_event: Callable[[dict], Awaitable[None]], call_id: str = "?"):
+        self.cfg, self.call_id = cfg, call_id
+        self._send_audio, self._send_event = send_audio, send_event
+        self._rng = np.random.default_rng(cfg.seed)
+        self._turns: dict[int, dict] = {}
+        self.truth: dict[int, TurnTruth] = {}
+        self._triggers: list[tuple[int, int, str, int]] = []  # (sample, order, what, turn)
+        self._received = 0
+        self._replies: list[_Reply] = []
+        self._pending: _Reply | None = None
+        self._current: _Reply | None = None
+        self._heard_end_ns = 0
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task] = set()
+
+    # -- input --------------------------------------------------------------------------------
+
+    def on_hint(self, hint: dict) -> None:
+        """A turn the caller is about to speak: its kind and speech segments in stream samples."""
+        self.call_id = str(hint.get("call_id", self.call_id))
+        idx, segs = int(hint["turn"]), [tuple(map(int, s)) for s in hint["segments"]]
+        self._turns[idx] = {"kind": hint["kind"], "segments": segs}
+        self.truth[idx] = TurnTruth(self.call_id, idx, hint["kind"], segments=[list(s) for s in segs])
+        for j, (first, last) in enumerate(segs):
+            self._triggers.append((first, 0, "speech", idx))
+            if j + 1 < len(segs):
+                self._triggers.append((last, 1, "pause", idx))
+        self._triggers.append((segs[-1][1], 2, "eos", idx))
+        self._triggers.sort()
+
+    def on_audio(self, n_samples: int, arrival_ns: int) -> None:
+        """Caller audio arrived; fire every trigger whose sample is now in."""
+        self._received += n_samples
+        while self._triggers and self._triggers[0][0] < self._received:
+            sample, _, what, idx = self._triggers.pop(0)
+            getattr(self, f"_on_{what}")(idx, arrival_ns, sample)
+
+    # -- behaviour ----------------------------------------------------------------------------
+
+    def _talking(self, now_ns: int) -> bool:
+        return self._current is not None or (self._pending is not None and self._pending.first_send_ns <= now_ns)
+
+    def _on_speech(self, idx: int, at: int, sample: int) -> None:
+        turn, truth = self._turns[idx], self.truth[idx]
+        if truth.start_arrival_ns is None:
+            truth.start_arrival_ns = at
+        if turn["kind"] == "backchannel" and self.cfg.backchannel == "ignore":
+            return
+        if self._pending is not None and self._pending.first_send_ns > at:
+            self._pending = None  # the caller spoke first: drop the reply not yet started
+        if self._talking(at):
+            target = self._current or self._pending
+            stop = at + int(self.cfg.barge_in_stop_ms * 1e6)
+            target.stop_at_ns = stop if target.stop_at_ns is None else min(target.stop_at_ns, stop)
+            if truth.programmed_stop_ms is None:
+                truth.programmed_stop_ms = self.cfg.barge_in_stop_ms
+
+    def _on_pause(self, idx: int, at: int, sample: int) -> None:
+        x = self.cfg.false_interrupt_pause_ms
+        segs = self._turns[idx]["segments"]
+        gap_samples = next(b[0] - a[1] - 1 for a, b in zip(segs, segs[1:]) if a[1] == sample)
+        if x is not None and gap_samples * 1000 / SAMPLE_RATE > x:
+            self._schedule_reply(idx, at + int(x * 1e6))
+
+    def _on_eos(self, idx: int, at: int, sample: int) -> None:
+        turn, truth = self._turns[idx], self.truth[idx]
+        truth.eos_arrival_ns = at
+        if turn["kind"] == "backchannel" and self.cfg.backchannel == "ignore":
+            return
+        if turn["kind"] == "barge_in" and not self.cfg.answer_barge_in:
+            return
+        delay = self.cfg.delay.draw(self._rng)
+        truth.programmed_delay_ms = round(delay, 3)
+        if self.cfg.events:
+            det = min(self.cfg.turn_detection_ms, delay)
+            self._spawn(self._event_at(at + int(det * 1e6), {"type": "turn.end", "turn": idx}, idx))
+        self._schedule_reply(idx, at + int(delay * 1e6))
+
+    def _schedule_reply(self, idx: int, heard_at_ns: int) -> None:
+        cfg = self.cfg
+        voice = synth_reply(cfg.reply_ms, self._rng, cfg.level_dbfs)
+        lead = int(cfg.leading_silence_ms * SAMPLE_RATE / 1000)
+        voice = np.concatenate([np.zeros(lead, np.float32), voice])
+        audio = voice.copy()
+        if cfg.noise_dbfs is not None:
+            audio += white_noise(len(audio), cfg.noise_dbfs, self._rng)
+        reply = _Reply(idx, audio, voice, heard_at_ns - int(lead * SAMPLE_NS))
+        self._pending = reply
+        self._replies.append(reply)
+        self._wake.set()
+
+    async def _event_at(self, t_ns: int, event: dict, idx: int) -> None:
+        await sleep_until(t_ns)
+        sent = time.perf_counter_ns()
+        await self._send_event(event)
+        truth = self.truth[idx]
+        if truth.turn_detection_ms is None and truth.eos_arrival_ns is not None:
+            truth.turn_detection_ms = round((sent - truth.eos_arrival_ns) / 1e6, 3)
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- output -------------------------------------------------------------------------------
+
+    async def run_mouth(self) -> None:
+        """The single task that owns outgoing audio: replies on schedule, else idle noise."""
+        while True:
+            r = self._pending
+            now = time.perf_counter_ns()
+            if r is not None and now >= r.first_send_ns:
+                self._pending, self._current = None, r
+                await self._play(r)
+                self._current = None
+            elif self.cfg.idle_noise and self.cfg.noise_dbfs is not None:
+                await self._idle_frame(r.first_send_ns if r is not None else None)
+            else:
+                self._wake.clear()
+                until = r.first_send_ns if r is not None else now + 1_000_000_000
+                try:
+                    await asyncio.wait_for(self._wake.wait(), max(0.0, (until - now) / 1e9))
+                except TimeoutError:
+                    pass
+
+    async def _send_chunk(self, pcm: np.ndarray) -> tuple[int, int]:
+        sent = time.perf_counter_ns()
+        heard = max(sent, self._heard_end_ns)
+        self._heard_end_ns = heard + int(round(len(pcm) * SAMPLE_NS))
+        await self._send_audio(float_to_pcm16(pcm).tobytes())
+        return sent, heard
+
+    async def _idle_frame(self, until_ns: int | None) -> None:
+        await sleep_until(self._heard_end_ns)
+        now = time.perf_counter_ns()
+        n = FRAME_SAMPLES
+        if until_ns is not None:
+            n = min(n, int((until_ns - now) / SAMPLE_NS))
+        if self._pending is not None and self._pending.first_send_ns <= now:
+            return
+        if n > 0:
+            await self._send_chunk(white_noise(n, self.cfg.noise_dbfs, self._rng))
+
+    async def _play(self, r: _Reply) -> None:
+        step = max(1, int(self.cfg.chunk_ms * SAMPLE_RATE / 1000))
+        chunk_ns = step * SAMPLE_NS / self.cfg.burst if self.cfg.burst > 0 else 0
+        lookahead = 10_000_000 if self.cfg.burst > 0 else 0
+        for k, a in enumerate(range(0, len(r.audio), step)):
+            due = int(r.first_send_ns + k * chunk_ns) - (lookahead if k else 0)
+            await sleep_until(due)
+            b = min(a + step, len(r.audio))
+            heard = max(time.perf_counter_ns(), self._heard_end_ns)
+            if r.stop_at_ns is not None:
+                b = min(b, a + int((r.stop_at_ns - heard) / SAMPLE_NS))
+                if b <= a:
+                    return
+            sent, heard = await self._send_chunk(r.audio[a:b])
+            r.chunks.append((sent, heard, a, b))
+            if r.stop_at_ns is not None and b < min(a + step, len(r.audio)):
+                return
+
+    # -- ground truth -------------------------------------------------------------------------
+
+    def heard_spurts(self) -> list[tuple[int, int, int]]:
+        """(onset, last audible sample, send time of the onset's chunk) as the listener hears them."""
+        words: list[tuple[int, int, int]] = []
+        for r in self._replies:
+            loud = r.voice != 0
+            for sent, heard, a, b in r.chunks:
+                seg = loud[a:b]
+                if not seg.any():
+                    continue
+                edges = np.diff(seg.astype(np.int8), prepend=0, append=0)
+                for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+                    words.append((heard + int(round(s * SAMPLE_NS)), heard + int(round((e - 1) * SAMPLE_NS)), sent))
+        words.sort()
+        spurts: list[list[int]] = []
+        for on, off, sent in words:
+            if spurts and on - spurts[-1][1] - SAMPLE_NS < STOP_SILENCE_NS:
+                spurts[-1][1] = max(spurts[-1][1], off)
+            else:
+                spurts.append([on, off, sent])
+        return [tuple(s) for s in spurts]
+
+    def finalize(self, barge_in_threshold_ms: float = 500.0) -> list[TurnTruth]:
+        """Fill every turn's truth from what was actually heard; call when the call has ended."""
+        spurts = self.heard_spurts()
+        order = sorted(self.truth)
+        for pos, idx in enumerate(order):
+            t = self.truth[idx]
+            if t.start_arrival_ns is None or t.eos_arrival_ns is None:
+                continue
+            start, eos = t.start_arrival_ns, t.eos_arrival_ns
+            nxt = self.truth[order[pos + 1]].start_arrival_ns if pos + 1 < len(order) else None
+            end = nxt if nxt is not None else eos + 60_000_000_000
+            playing = next((s for s in spurts if s[0] <= start <= s[1]), None)
+            t.audible_at_start = playing is not None
+            if t.kind != "backchannel":
+                t.false_interruption = any(start < s[0] <= eos for s in spurts)
+                resp = next((s for s in spurts if eos < s[0] <= end), None)
+                if resp is not None:
+                    t.latency_ms = round((resp[0] - eos) / 1e6, 3)
+                    t.first_byte_ms = round(max(0, resp[2] - eos) / 1e6, 3)
+            if playing is not None and t.kind == "barge_in":
+                t.barge_in_stop_ms = round((playing[1] - start) / 1e6, 3)
+            if playing is not None and t.kind == "backchannel":
+                t.backchannel_kept_talking = playing[1] > max(eos, start + int(barge_in_threshold_ms * 1e6))
+        return [self.truth[i] for i in order]
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+
+def truth_to_json(t: TurnTruth) -> dict:
+    return {"schema": "turnbench.oracle_truth/1", **asdict(t)}

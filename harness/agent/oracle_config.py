@@ -1,0 +1,94 @@
+"""What the oracle agent is programmed to do (validated, with errors naming the field)."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Delay:
+    """A response-delay distribution: `300`, `uniform:200:400`, `normal:300:40`, `lognormal:300:800`.
+
+    `lognormal:MEDIAN:P99` is how provider latencies are usually quoted.
+    """
+
+    def __init__(self, spec: str | float):
+        self.spec = str(spec)
+        parts = self.spec.split(":")
+        try:
+            nums = [float(p) for p in parts[1:]] if len(parts) > 1 else [float(parts[0])]
+        except ValueError:
+            raise ValueError(f"delay {self.spec!r}: numbers expected, e.g. 300 or uniform:200:400") from None
+        self.kind = parts[0] if len(parts) > 1 else "fixed"
+        arity = {"fixed": 1, "uniform": 2, "normal": 2, "lognormal": 2}
+        if self.kind not in arity:
+            raise ValueError(f"delay {self.spec!r}: unknown distribution {self.kind!r} (fixed, uniform, normal, lognormal)")
+        if len(nums) != arity[self.kind] or any(n < 0 for n in nums):
+            raise ValueError(f"delay {self.spec!r}: {self.kind} takes {arity[self.kind]} non-negative number(s)")
+        if self.kind == "lognormal" and not 0 < nums[0] < nums[1]:
+            raise ValueError(f"delay {self.spec!r}: lognormal:MEDIAN:P99 needs 0 < MEDIAN < P99")
+        self.params = nums
+
+    def draw(self, rng: np.random.Generator) -> float:
+        """One delay in ms (never negative)."""
+        p = self.params
+        if self.kind == "fixed":
+            return p[0]
+        if self.kind == "uniform":
+            return float(rng.uniform(min(p), max(p)))
+        if self.kind == "normal":
+            return max(0.0, float(rng.normal(p[0], p[1])))
+        sigma = math.log(p[1] / p[0]) / 2.326348
+        return float(rng.lognormal(math.log(p[0]), sigma))
+
+    def __str__(self) -> str:
+        return self.spec
+
+
+class OracleConfig(BaseModel):
+    """The oracle's behaviour; every time is in ms and every level in dBFS."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    delay_ms: str = Field("300", description="response delay after EOS (heard): 300, uniform:A:B, normal:M:SD, lognormal:MEDIAN:P99")
+    reply_ms: float = Field(2000.0, gt=50, description="length of each reply")
+    leading_silence_ms: float = Field(0.0, ge=0, description="silence at the start of each reply's first chunk")
+    chunk_ms: float = Field(20.0, gt=0, description="audio per binary message")
+    burst: float = Field(1.0, ge=0, description="sending speed vs real time (1 = paced, 4 = 4x faster, 0 = all at once)")
+    level_dbfs: float = Field(-20.0, le=0, description="voice level (RMS)")
+    noise_dbfs: float | None = Field(None, le=0, description="white-noise floor added to every sample sent")
+    idle_noise: bool = Field(False, description="stream the noise floor in real time while not talking")
+    false_interrupt_pause_ms: float | None = Field(None, gt=0, description="start replying this long into any caller pause that is longer")
+    barge_in_stop_ms: float = Field(150.0, ge=0, description="stop this long after the caller starts talking over the oracle")
+    answer_barge_in: bool = Field(True, description="answer an interruption after its end of speech")
+    backchannel: Literal["ignore", "stop"] = Field("ignore", description="keep talking over backchannels, or treat them as barge-ins")
+    turn_detection_ms: float = Field(100.0, ge=0, description="send the turn.end event this long after EOS")
+    events: bool = Field(True, description="send the agent trace events (turn.end)")
+    seed: int = 0
+
+    @field_validator("delay_ms", mode="before")
+    @classmethod
+    def _delay(cls, v: object) -> str:
+        Delay(v)  # raises ValueError with the reason
+        return str(v)
+
+    @property
+    def delay(self) -> Delay:
+        return Delay(self.delay_ms)
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """`KEY=VALUE` strings (from the command line) to a dict pydantic can validate."""
+    out: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"{pair!r}: expected KEY=VALUE (e.g. delay_ms=300)")
+        key = key.strip().replace("-", "_")
+        if key not in OracleConfig.model_fields:
+            raise ValueError(f"{key!r}: unknown oracle setting (known: {', '.join(OracleConfig.model_fields)})")
+        out[key] = None if value.lower() in ("none", "null", "") else value
+    return out

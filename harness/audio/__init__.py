@@ -1,0 +1,1 @@
+"""Audio primitives: frames, resampling, mu-law, onset detection, fixtures."""

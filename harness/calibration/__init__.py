@@ -1,0 +1,1 @@
+"""Proving the measurement: the harness against the oracle's ground truth."""

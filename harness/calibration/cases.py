@@ -1,0 +1,57 @@
+"""The fixed oracle behaviours and the caller script that calibration runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.agent.oracle_config import OracleConfig
+from harness.scenario.model import Scenario
+
+
+@dataclass(frozen=True)
+class Case:
+    """One programmed behaviour; `expect` says what it is meant to exercise (documentation)."""
+
+    name: str
+    oracle: OracleConfig
+    expect: str
+
+
+def calibration_scenario() -> Scenario:
+    """Plain, paused and filler turns, a barge-in and a backchannel, with fixed fixtures."""
+    return Scenario.model_validate({
+        "version": 1, "name": "calibration",
+        "steps": [
+            {"say": "utt_01_joe"}, {"wait": "reply"},
+            {"say": "paused_01_800ms_slt"}, {"wait": "reply"},
+            {"say": "utt_07_slt"}, {"barge_in": {"fixture": "intr_01_rms", "after_ms": 500}}, {"wait": "reply"},
+            {"say": "paused_02_1200ms_joe"}, {"wait": "reply"},
+            {"say": "utt_04_awb"}, {"backchannel": {"fixture": "bc_yeah_joe", "after_ms": 400}}, {"wait": "reply"},
+            {"say": "paused_03_400ms_slt"}, {"wait": "reply"},
+            {"say": "filler_05_joe"}, {"wait": "reply"},
+        ]})
+
+
+def _o(**kw) -> OracleConfig:
+    return OracleConfig(**{"reply_ms": 2000, **kw})
+
+
+CASES: tuple[Case, ...] = (
+    Case("paced", _o(delay_ms="300"), "20 ms chunks at real time"),
+    Case("noise_floor", _o(delay_ms="uniform:150:600", noise_dbfs=-50, idle_noise=True),
+         "-50 dBFS white noise on every sample, streamed while idle too"),
+    Case("leading_silence", _o(delay_ms="450", leading_silence_ms=300, chunk_ms=100, noise_dbfs=-60),
+         "each reply's first chunk starts with 300 ms of silence"),
+    Case("burst_all", _o(delay_ms="lognormal:250:600", burst=0, chunk_ms=500),
+         "whole reply sent at once in 500 ms messages: it queues, and a barge-in cannot stop it"),
+    Case("burst_4x", _o(delay_ms="350", burst=4, chunk_ms=100, noise_dbfs=-50, idle_noise=True),
+         "sent 4x faster than real time over a noise floor"),
+    Case("false_interrupts", _o(delay_ms="300", false_interrupt_pause_ms=300, barge_in_stop_ms=100),
+         "answers 300 ms into every longer pause: false interruptions on every paused turn"),
+    Case("slow_barge_in", _o(delay_ms="normal:400:80", barge_in_stop_ms=700, backchannel="stop"),
+         "stops 700 ms after a barge-in (fails the 500 ms bar) and stops for backchannels"),
+    Case("jittered", _o(delay_ms="lognormal:200:900", chunk_ms=40, barge_in_stop_ms=300, noise_dbfs=-45),
+         "lognormal delays, 40 ms chunks, -45 dBFS noise"),
+)
+
+QUICK_CASES = ("paced", "noise_floor", "burst_all", "false_interrupts")

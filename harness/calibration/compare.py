@@ -1,0 +1,100 @@
+"""Measured turns vs the oracle's truth: errors per metric, classification accuracy, bounds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from harness.agent.oracle import TurnTruth
+from harness.metrics.turns import TurnResult
+
+CALIBRATION_SCHEMA = "turnbench.calibration/1"
+DEFAULT_BOUNDS = {
+    "latency_ms.median_abs_error_ms": 1.0, "latency_ms.p99_abs_error_ms": 3.0,
+    "first_byte_ms.median_abs_error_ms": 1.0, "first_byte_ms.p99_abs_error_ms": 3.0,
+    "barge_in_stop_ms.p99_abs_error_ms": 5.0,
+    "classification": 1.0,
+}
+
+
+@dataclass
+class Comparison:
+    """Accumulates measured/true pairs across cases."""
+
+    threshold_ms: float = 500.0
+    errors: dict[str, list[float]] = field(default_factory=lambda: {
+        "latency_ms": [], "first_byte_ms": [], "barge_in_stop_ms": [], "turn_detection_ms": []})
+    signed: list[float] = field(default_factory=list)
+    slip: list[float] = field(default_factory=list)
+    classes: dict[str, list[int]] = field(default_factory=lambda: {
+        "false_interruption": [0, 0], "barge_in": [0, 0], "backchannel": [0, 0], "response": [0, 0]})
+    mismatches: list[dict] = field(default_factory=list)
+
+    def add(self, case: str, measured: TurnResult, truth: TurnTruth | None) -> None:
+        if truth is None:
+            self.mismatches.append({"case": case, "call_id": measured.call_id, "turn": measured.turn,
+                                    "what": "oracle has no record of this turn"})
+            return
+        for name in self.errors:
+            m, t = getattr(measured, name), getattr(truth, name)
+            if m is not None and t is not None:
+                self.errors[name].append(abs(m - t))
+                if name == "latency_ms":
+                    self.signed.append(m - t)
+        if truth.latency_ms is not None and truth.programmed_delay_ms is not None:
+            self.slip.append(truth.latency_ms - truth.programmed_delay_ms)
+        true_cls = {
+            "false_interruption": truth.false_interruption,
+            "barge_in": (None if measured.kind != "barge_in" or not truth.audible_at_start else
+                         bool(truth.barge_in_stop_ms is not None and truth.barge_in_stop_ms <= self.threshold_ms
+                              and truth.latency_ms is not None)),
+            "backchannel": truth.backchannel_kept_talking if measured.kind == "backchannel" else None,
+            "response": (truth.latency_ms is not None) if measured.kind != "backchannel" else None,
+        }
+        got_cls = {"false_interruption": measured.false_interruption, "barge_in": measured.barge_in_success,
+                   "backchannel": measured.backchannel_ok,
+                   "response": (measured.latency_ms is not None) if measured.kind != "backchannel" else None}
+        for k, want in true_cls.items():
+            if want is None and got_cls[k] is None:
+                continue
+            self.classes[k][1] += 1
+            if want == got_cls[k]:
+                self.classes[k][0] += 1
+            else:
+                self.mismatches.append({"case": case, "call_id": measured.call_id, "turn": measured.turn,
+                                        "what": k, "measured": got_cls[k], "truth": want})
+
+    def report(self, transport: str, impairment: str | None, bounds: dict = DEFAULT_BOUNDS,
+               cases: list[dict] | None = None, harness: dict | None = None) -> dict:
+        metrics = {}
+        for name, errs in self.errors.items():
+            a = np.array(errs)
+            metrics[name] = ({"median_abs_error_ms": round(float(np.median(a)), 3),
+                              "p99_abs_error_ms": round(float(np.percentile(a, 99)), 3),
+                              "max_abs_error_ms": round(float(a.max()), 3), "n": int(a.size)}
+                             if a.size else {"median_abs_error_ms": None, "p99_abs_error_ms": None, "n": 0})
+        classification = {k: {"correct": c, "total": n} for k, (c, n) in self.classes.items()}
+        checks = []
+        for key, bound in bounds.items():
+            if key == "classification":
+                for k, v in classification.items():
+                    acc = v["correct"] / v["total"] if v["total"] else None
+                    checks.append({"check": f"classification.{k} accuracy >= {bound}", "value": acc,
+                                   "pass": acc is not None and acc >= bound})
+                continue
+            metric, stat = key.split(".")
+            value = metrics[metric][stat]
+            checks.append({"check": f"{key} <= {bound}", "value": value, "pass": value is not None and value <= bound})
+        signed = np.array(self.signed) if self.signed else np.zeros(1)
+        slip = np.array(self.slip) if self.slip else np.zeros(1)
+        ok = all(c["pass"] for c in checks) and not any(m["what"].startswith("oracle") for m in self.mismatches)
+        return {"schema": CALIBRATION_SCHEMA, "transport": transport, "impairment": impairment,
+                "metrics": metrics, "classification": classification,
+                "transport_overhead_ms": {"median": 0.0, "p99": 0.0},
+                "signed_latency_error_ms": {"median": round(float(np.median(signed)), 3),
+                                            "p99": round(float(np.percentile(signed, 99)), 3)},
+                "oracle_slip_ms": {"median": round(float(np.median(slip)), 3),
+                                   "p99": round(float(np.percentile(slip, 99)), 3)},
+                "bounds": checks, "mismatches": self.mismatches[:50], "cases": cases or [],
+                "harness": harness, "pass": bool(ok)}

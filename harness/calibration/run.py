@@ -1,0 +1,65 @@
+"""Run every calibration case side by side against in-process oracles and compare."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Callable
+
+from harness.audio.fixtures import FixtureLibrary
+from harness.calibration.cases import CASES, Case, calibration_scenario
+from harness.calibration.compare import Comparison
+from harness.agent.server import OracleServer
+from harness.caller.call import CallSettings
+from harness.caller.runner import RunOutcome, RunSpec, run_calls
+from harness.metrics.turns import AnalysisSettings, TurnResult
+
+
+async def calibrate(fixtures: FixtureLibrary, cases: tuple[Case, ...] = CASES, calls_per_case: int = 2,
+                    transport: str = "ws-pcm", seed: int = 0,
+                    progress: Callable[[int, int], None] = lambda done, total: None) -> dict:
+    """Measure each case's calls with the normal caller and score them against the oracle's log."""
+    scenario = calibration_scenario()
+    threshold = scenario.defaults.barge_in_threshold_ms
+    settings = CallSettings(response_timeout_s=scenario.defaults.response_timeout_s,
+                            reply_silence_ms=scenario.defaults.reply_silence_ms, hints=True, seed=seed)
+    analysis = AnalysisSettings(settings.response_timeout_s, threshold)
+    results: dict[str, list[TurnResult]] = {c.name: [] for c in cases}
+    outcomes: list[RunOutcome] = []
+    total = len(cases) * calls_per_case
+    done = [0]
+
+    async def one(case: Case, url: str) -> None:
+        spec = RunSpec(scenario, fixtures, url, transport, calls_per_case, calls_per_case, settings,
+                       analysis, call_id_in_url=True)
+
+        def tick(_o: RunOutcome) -> None:
+            done[0] += 1
+            progress(done[0], total)
+
+        outcomes.append(await run_calls(spec, results[case.name].extend, tick))
+
+    # The oracles share the caller's event loop: on a VM, waking a second process costs more
+    # (and varies more) than the loopback itself. Arrivals are stamped at the socket read on
+    # both sides, so the shared loop's queueing does not enter the numbers.
+    servers = [OracleServer(c.oracle.model_copy(update={"seed": seed}), barge_in_threshold_ms=threshold)
+               for c in cases]
+    try:
+        for s in servers:
+            await s.start()
+        async with asyncio.TaskGroup() as tg:
+            for case, srv in zip(cases, servers):
+                tg.create_task(one(case, srv.url))
+        await asyncio.sleep(0.3)  # let the servers see the hang-ups and finalise their truth
+    finally:
+        for s in servers:
+            await s.stop()
+    comp = Comparison(threshold_ms=threshold)
+    for case, srv in zip(cases, servers):
+        truth = {(t.call_id, t.turn): t for t in srv.truth}
+        for r in results[case.name]:
+            comp.add(case.name, r, truth.get((r.call_id, r.turn)))
+    late = [x for o in outcomes for x in o.lateness_ms]
+    health = RunOutcome(lateness_ms=late, loop_lag_p99_ms=max((o.loop_lag_p99_ms or 0) for o in outcomes)).harness_health()
+    return comp.report(transport, None, cases=[{"name": c.name, "expect": c.expect,
+                                                 "oracle": c.oracle.model_dump(exclude_defaults=True)}
+                                                for c in cases], harness=health)

@@ -1,0 +1,145 @@
+"""Many calls, side by side: concurrency, incremental results, harness health, clean Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import multiprocessing
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from harness.audio.fixtures import FixtureLibrary
+from harness.caller.call import Call, CallSettings, TurnPlan, plan_turns
+from harness.caller.pacing import LoopLagMonitor
+from harness.caller.timeline import CallTimeline
+from harness.metrics.turns import AnalysisSettings, TurnResult, analyze_call
+from harness.scenario.model import Scenario
+from harness.transports import TargetUnreachable, make_transport
+
+LATENESS_BUDGET_MS = 5.0
+LOOP_LAG_BUDGET_MS = 10.0
+
+
+@dataclass
+class RunSpec:
+    """Everything needed to run a scenario's calls against one target."""
+
+    scenario: Scenario
+    fixtures: FixtureLibrary
+    target_url: str
+    transport: str = "ws-pcm"
+    calls: int = 1
+    concurrency: int = 1
+    call_settings: CallSettings = field(default_factory=CallSettings)
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+    call_id_in_url: bool = False
+
+
+@dataclass
+class RunOutcome:
+    """What the runner observed about itself and the calls."""
+
+    calls_done: int = 0
+    call_errors: list[str] = field(default_factory=list)
+    lateness_ms: list[float] = field(default_factory=list)
+    loop_lag_p99_ms: float | None = None
+    interrupted: bool = False
+
+    def harness_health(self) -> dict:
+        late = np.array(self.lateness_ms) if self.lateness_ms else np.zeros(1)
+        p50, p99 = float(np.percentile(late, 50)), float(np.percentile(late, 99))
+        lag = self.loop_lag_p99_ms
+        return {"send_lateness_ms_p50": round(p50, 3), "send_lateness_ms_p99": round(p99, 3),
+                "loop_lag_ms_p99": round(lag, 3) if lag is not None else None,
+                "frames": len(self.lateness_ms),
+                "overloaded": bool(p99 > LATENESS_BUDGET_MS or (lag or 0) > LOOP_LAG_BUDGET_MS),
+                "budget": {"send_lateness_ms_p99": LATENESS_BUDGET_MS, "loop_lag_ms_p99": LOOP_LAG_BUDGET_MS}}
+
+
+def expected_turns(plans: list[TurnPlan]) -> list[tuple[int, str, str]]:
+    return [(p.index, p.kind, p.fixture.id) for p in plans]
+
+
+class Analyzer:
+    """Per-call analysis in a worker process: 50–150 ms of numpy per call must not stall the
+    event loop that stamps other calls' frames (that would be measurement error)."""
+
+    def __init__(self, settings: AnalysisSettings):
+        self.settings = settings
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+    async def analyze(self, tl: CallTimeline, plans: list[TurnPlan]) -> list[TurnResult]:
+        if self._pool is None:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, analyze_call, tl, expected_turns(plans), self.settings)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=False)
+            self._pool = None
+
+
+def closed_turns(tl: CallTimeline, results: list[TurnResult]) -> list[TurnResult]:
+    """On interruption: only turns whose response window had closed (the next turn had started)."""
+    placed = sorted(t.index for t in tl.turns)
+    closed = set(placed[:-1])
+    return [r for r in results if r.turn in closed]
+
+
+async def run_calls(spec: RunSpec, on_turns: Callable[[list[TurnResult]], None],
+                    on_call_done: Callable[[RunOutcome], None] = lambda _: None) -> RunOutcome:
+    """Run `spec.calls` calls, at most `spec.concurrency` at once; results go to `on_turns` per call."""
+    outcome = RunOutcome()
+    lag = LoopLagMonitor()
+    analyzer = Analyzer(spec.analysis)
+    sem = asyncio.Semaphore(spec.concurrency)
+    live: dict[str, tuple[Call, list[TurnPlan]]] = {}
+    for fx in spec.fixtures.fixtures.values():
+        _ = fx.samples  # load every fixture before the first frame: no disk reads mid-call
+
+    async def one(index: int) -> None:
+        async with sem:
+            call_id = f"c{index:04d}"
+            plans = plan_turns(spec.scenario, spec.fixtures, index, spec.call_settings.seed)
+            url = spec.target_url
+            if spec.call_id_in_url:
+                url += ("&" if "?" in url else "?") + f"call_id={call_id}"
+            call = Call(make_transport(spec.transport, url), spec.scenario, plans, call_id, spec.call_settings)
+            live[call_id] = (call, plans)
+            try:
+                tl = await call.run()
+            except TargetUnreachable as e:
+                call.timeline.error = str(e)
+                tl = call.timeline
+            finally:
+                live.pop(call_id, None)
+            if tl.error:
+                outcome.call_errors.append(tl.error)
+            outcome.lateness_ms.extend(x / 1e6 for x in tl.lateness_ns())
+            on_turns(await analyzer.analyze(tl, plans))
+            outcome.calls_done += 1
+            on_call_done(outcome)
+
+    lag_task = asyncio.create_task(lag.run())
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for i in range(spec.calls):
+                tg.create_task(one(i))
+    except asyncio.CancelledError:
+        outcome.interrupted = True
+        for call, plans in list(live.values()):
+            tl = call.timeline
+            tl.ended_ns = tl.ended_ns or time.perf_counter_ns()
+            outcome.lateness_ms.extend(x / 1e6 for x in tl.lateness_ns())
+            on_turns(closed_turns(tl, analyze_call(tl, expected_turns(plans), spec.analysis)))
+            outcome.call_errors.append("run interrupted")
+    finally:
+        lag_task.cancel()
+        analyzer.close()
+        outcome.loop_lag_p99_ms = lag.p99_ms()
+    return outcome

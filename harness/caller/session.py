@@ -1,0 +1,41 @@
+"""A whole benchmark: calls → turns.jsonl as they complete → summary.json, with progress."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from harness.caller.runner import RunOutcome, RunSpec, run_calls
+from harness.metrics.summary import summarize
+from harness.metrics.turns import TurnResult
+from harness.results.folder import RunFolder, now_iso
+
+
+async def benchmark(spec: RunSpec, folder: RunFolder, meta: dict, scenario_label: str, target_label: str,
+                    progress: Callable[[int, float | None], None] = lambda done, p50: None) -> tuple[dict, RunOutcome]:
+    """Run the calls, writing every turn as soon as its call is measured; return the summary."""
+    rows: list[dict] = []
+    folder.write_json("run.json", {**meta, "status": "running"})
+
+    def on_turns(results: list[TurnResult]) -> None:
+        batch = [r.to_json() for r in results]
+        folder.append_turns(batch)
+        rows.extend(batch)
+
+    def on_call_done(outcome: RunOutcome) -> None:
+        lat = [r["latency_ms"] for r in rows if r["latency_ms"] is not None]
+        progress(outcome.calls_done, float(np.median(lat)) if lat else None)
+
+    outcome = await run_calls(spec, on_turns, on_call_done)
+    health = outcome.harness_health()
+    summary = summarize(rows, calls=spec.calls, target=target_label, transport=spec.transport,
+                        scenario=scenario_label, harness=health, call_errors=outcome.call_errors)
+    if outcome.interrupted:
+        summary["notes"].append(f"interrupted: {outcome.calls_done} of {spec.calls} calls completed")
+    folder.write_json("summary.json", summary)
+    folder.write_json("run.json", {**meta, "status": "interrupted" if outcome.interrupted else "completed",
+                                   "ended_at": now_iso(), "harness": health,
+                                   "calls_completed": outcome.calls_done, "turns_written": folder.turns_written})
+    folder.close()
+    return summary, outcome

@@ -1,0 +1,36 @@
+"""The `turnbench` command line."""
+
+from __future__ import annotations
+
+import click
+
+import harness
+from harness.cli.agent import agent
+from harness.cli.calibrate import calibrate
+from harness.cli.fixtures import fixtures
+from harness.cli.run import run, validate
+
+EPILOG = """\b
+Exit codes (every command):
+  0  success
+  1  a threshold or calibration bound failed
+  2  usage or input error (bad option, scenario, fixture, URL)
+  3  the target could not be reached or is not a voice agent
+"""
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(harness.__version__, prog_name="turnbench")
+def main() -> None:
+    """Measure how fast and how politely a voice AI agent takes turns.
+
+    Scripted callers stream recorded speech (with pauses, barge-ins and backchannels) into an
+    agent in real time and time everything from the caller's side of the wire.
+    """
+
+
+main.add_command(run)
+main.add_command(validate)
+main.add_command(calibrate)
+main.add_command(fixtures)
+main.add_command(agent)

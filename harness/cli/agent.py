@@ -1,0 +1,71 @@
+"""`turnbench agent serve`: run a built-in agent as a server."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from harness.agent.oracle_config import OracleConfig
+from harness.cli.common import EXIT_USAGE, fail
+
+
+def _oracle_options(func):
+    """One --flag per OracleConfig field, with the field's description as its help."""
+    for name, f in reversed(list(OracleConfig.model_fields.items())):
+        flag = "--" + name.replace("_", "-")
+        help_text = (f.description or name) + (f" [default: {f.default}]" if f.default is not None else "")
+        if f.annotation is bool:
+            func = click.option(f"{flag}/--no-{name.replace('_', '-')}", name, default=None, help=help_text)(func)
+        else:
+            func = click.option(flag, name, default=None, type=str, help=help_text)(func)
+    return func
+
+
+@click.group()
+def agent() -> None:
+    """Built-in agents: the oracle (programmed behaviour, for calibration and tests)."""
+
+
+@agent.command()
+@click.option("--oracle", is_flag=True, required=True,
+              help="Serve the oracle agent (answers with exactly programmed behaviour).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0 = any free port).")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Append the oracle's ground truth (one JSON line per caller turn) to this file.")
+@_oracle_options
+def serve(oracle: bool, host: str, port: int, log_path: Path | None, **fields) -> None:
+    """Serve an agent over ws-pcm at ws://HOST:PORT/ws until Ctrl-C.
+
+    The oracle is driven by turnbench's `turnbench.hint` events, which `turnbench run
+    --target ws://…` sends only to the built-in oracle target; to benchmark this server from
+    another process use `turnbench run --target oracle` or the calibrate command instead.
+    """
+    try:
+        cfg = OracleConfig(**{k: v for k, v in fields.items() if v is not None})
+    except ValidationError as e:
+        err = e.errors()[0]
+        fail(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}", EXIT_USAGE)
+
+    async def main() -> None:
+        from harness.agent.server import OracleServer
+        srv = OracleServer(cfg, host, port, log_path)
+        try:
+            await srv.start()
+        except OSError as e:
+            fail(f"cannot listen on {host}:{port}: {e.strerror}", EXIT_USAGE)
+        click.echo(f"oracle agent listening on {srv.url} (health: http://{host}:{srv.port}/health)", err=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await srv.stop()
+        click.echo(f"served {srv.calls_served} calls", err=True)
+
+    asyncio.run(main())

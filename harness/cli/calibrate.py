@@ -1,0 +1,67 @@
+"""`turnbench calibrate`: prove the measurement against the oracle's ground truth."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import click
+
+from harness.audio.fixtures import DEFAULT_FIXTURES_DIR, FixtureError, FixtureLibrary
+from harness.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
+
+
+@click.command()
+@click.option("--transport", type=click.Choice(["ws-pcm"]), default="ws-pcm", show_default=True,
+              help="Transport the oracle is served and called over.")
+@click.option("--calls-per-case", type=click.IntRange(1, 20), default=2, show_default=True,
+              help="Calls per programmed behaviour (7 turns each; all run side by side).")
+@click.option("--quick", is_flag=True, help="Only 4 of the 8 behaviours (paced, noise floor, burst, false interruptions).")
+@click.option("--json", "as_json", is_flag=True, help="Print the calibration document (turnbench.calibration/1).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the calibration document to this file.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the oracles' random delays.")
+@click.option("--fixtures", "fixtures_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=DEFAULT_FIXTURES_DIR, help="Fixture directory.")
+def calibrate(transport: str, calls_per_case: int, quick: bool, as_json: bool, out: Path | None, seed: int,
+              fixtures_dir: Path) -> None:
+    """Run fixed oracle behaviours and report how far each measurement is from the truth.
+
+    Per metric: the median and p99 of |measured - true|; per classification (false
+    interruption, barge-in, backchannel, response): correct / total. Exits 1 when a bound is
+    exceeded (latency and first byte: median <= 1 ms, p99 <= 3 ms; barge-in stop p99 <= 5 ms;
+    every classification 100 %).
+    """
+    from harness.calibration.cases import CASES, QUICK_CASES
+    from harness.calibration.run import calibrate as run_calibration
+    try:
+        lib = FixtureLibrary.load(fixtures_dir)
+    except FixtureError as e:
+        fail(str(e), EXIT_USAGE)
+    cases = tuple(c for c in CASES if not quick or c.name in QUICK_CASES)
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"\rcalibrating: {done}/{total} calls", nl=False, err=True)
+
+    report = asyncio.run(run_calibration(lib, cases, calls_per_case, transport, seed, progress))
+    click.echo("", err=True)
+    if out:
+        out.write_text(json.dumps(report, indent=1) + "\n")
+    if as_json:
+        click.echo(json.dumps(report, indent=1))
+    else:
+        click.echo(f"calibration over {transport}: {len(cases)} behaviours x {calls_per_case} calls")
+        for name, m in report["metrics"].items():
+            if m["n"]:
+                click.echo(f"  {name:18} |error| median {m['median_abs_error_ms']:.3f} ms, "
+                           f"p99 {m['p99_abs_error_ms']:.3f} ms, max {m['max_abs_error_ms']:.3f} ms (n={m['n']})")
+        for name, c in report["classification"].items():
+            click.echo(f"  {name:18} {c['correct']}/{c['total']} correct")
+        click.echo(f"  oracle slip (truth - programmed delay): median {report['oracle_slip_ms']['median']} ms")
+        for chk in report["bounds"]:
+            click.echo(f"  [{'pass' if chk['pass'] else 'FAIL'}] {chk['check']} (got {chk['value']})")
+        for m in report["mismatches"][:10]:
+            click.echo(f"  mismatch: {m}")
+        click.echo("PASS" if report["pass"] else "FAIL")
+    raise SystemExit(EXIT_OK if report["pass"] else EXIT_FAILED)

@@ -1,0 +1,74 @@
+"""Shared CLI pieces: exit codes, error reporting, the summary table."""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+import click
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TARGET = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print a one-line error to stderr and exit with `code`."""
+    click.echo(f"turnbench: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _fmt(v, unit: str = "") -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.1f}{unit}" if unit == " ms" else f"{v:.3g}{unit}"
+    return f"{v}{unit}"
+
+
+def _pct(summary: dict, name: str) -> str:
+    v = summary.get(name)
+    if v is None:
+        return "—"
+    ci = summary.get(f"{name}_ci95")
+    n = summary.get(f"{name}_n")
+    return f"{v * 100:.1f} %  [{ci[0] * 100:.1f}, {ci[1] * 100:.1f}]  n={n}"
+
+
+def _dist(d: dict | None) -> str:
+    if not d:
+        return "—"
+    ci = d["ci95"]
+    flag = "  (P99 from < 100 samples)" if d.get("p99_low_n") else ""
+    return (f"P50 {d['p50']:.1f} [{ci['p50'][0]:.1f}, {ci['p50'][1]:.1f}]  P90 {d['p90']:.1f}  "
+            f"P99 {d['p99']:.1f} [{ci['p99'][0]:.1f}, {ci['p99'][1]:.1f}]  n={d['n']}{flag}")
+
+
+def summary_table(s: dict) -> str:
+    """The human-readable headline of a summary.json."""
+    rows = [
+        ("response latency (ms)", _dist(s.get("latency_ms"))),
+        ("first byte (ms)", _dist(s.get("first_byte_ms"))),
+        ("false interruptions", _pct(s, "false_interruption_rate")),
+        ("  on paused turns", _pct(s, "false_interruption_rate_paused")),
+        ("barge-in success", _pct(s, "barge_in_success_rate")),
+        ("barge-in stop (ms)", _dist(s.get("barge_in_stop_ms"))),
+        ("backchannel success", _pct(s, "backchannel_success_rate")),
+        ("no response", _pct(s, "no_response_rate")),
+        ("turn detection (ms)", _dist(s.get("turn_detection_ms"))),
+        ("WER", _fmt(s.get("wer"))),
+    ]
+    if s.get("stages_ms"):
+        for k, v in s["stages_ms"].items():
+            rows.append((f"stage {k} (ms)", _dist(v)))
+    h = s.get("harness", {})
+    rows.append(("harness", f"send lateness P50 {_fmt(h.get('send_lateness_ms_p50'), ' ms')}, "
+                            f"P99 {_fmt(h.get('send_lateness_ms_p99'), ' ms')}; loop lag P99 "
+                            f"{_fmt(h.get('loop_lag_ms_p99'), ' ms')}"
+                            + ("  OVERLOADED" if h.get("overloaded") else "")))
+    width = max(len(r[0]) for r in rows)
+    head = f"{s.get('scenario')} → {s.get('target')} over {s.get('transport')}: {s.get('calls')} calls, {s.get('turns')} turns"
+    if s.get("errors"):
+        head += "; errors: " + ", ".join(f"{k} ×{v}" for k, v in s["errors"].items())
+    lines = [head] + [f"  {k.ljust(width)}  {v}" for k, v in rows]
+    lines += [f"  note: {n}" for n in s.get("notes", [])]
+    return "\n".join(lines)

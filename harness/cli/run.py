@@ -1,0 +1,151 @@
+"""`turnbench run` and `turnbench validate`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from harness.agent.oracle_config import OracleConfig, parse_overrides
+from harness.agent.targets import BUILTIN_TARGETS, check_target, open_target
+from harness.audio.fixtures import DEFAULT_FIXTURES_DIR, FixtureError, FixtureLibrary
+from harness.caller.call import CallSettings
+from harness.caller.runner import RunSpec
+from harness.caller.session import benchmark
+from harness.cli.common import (EXIT_INTERRUPTED, EXIT_OK, EXIT_TARGET, EXIT_USAGE, fail,
+                                summary_table)
+from harness.metrics.turns import AnalysisSettings
+from harness.results.folder import RunFolder, run_metadata
+from harness.scenario import ScenarioError, load_scenario
+from harness.transports import TargetUnreachable
+
+DEFAULT_REPORTS = Path("reports")
+
+
+def load_inputs(scenario_path: str, fixtures_dir: Path):
+    try:
+        lib = FixtureLibrary.load(fixtures_dir)
+        return load_scenario(scenario_path, lib), lib
+    except (ScenarioError, FixtureError) as e:
+        fail(str(e), EXIT_USAGE)
+
+
+def oracle_config(pairs: tuple[str, ...]) -> OracleConfig:
+    try:
+        return OracleConfig(**parse_overrides(list(pairs)))
+    except ValueError as e:
+        if isinstance(e, ValidationError):
+            err = e.errors()[0]
+            fail(f"--oracle {'.'.join(map(str, err['loc']))}: {err['msg']}")
+        fail(f"--oracle {e}")
+
+
+@click.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--target", "-t", default=None,
+              help=f"ws://HOST:PORT/PATH of the agent, or a built-in agent ({', '.join(BUILTIN_TARGETS)}). "
+                   "Default: the scenario's defaults.target.")
+@click.option("--transport", type=click.Choice(["ws-pcm"]), default=None,
+              help="Wire protocol (default: the scenario's defaults.transport).")
+@click.option("--calls", "-n", type=click.IntRange(min=1), default=None, help="Number of calls (default: scenario).")
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=None,
+              help="Calls in flight at once (default: scenario).")
+@click.option("--seed", type=int, default=None, help="Seed for fixture picks and the oracle (default: scenario).")
+@click.option("--response-timeout-s", type=click.FloatRange(min=0.1), default=None,
+              help="A turn with no audible reply by then is `no_response` (default: scenario, 8 s).")
+@click.option("--oracle", "oracle_opts", multiple=True, metavar="KEY=VALUE",
+              help="Oracle behaviour when --target oracle, e.g. delay_ms=lognormal:300:800, reply_ms=1500, "
+                   "noise_dbfs=-50 (repeatable; see `turnbench agent serve --help`).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_REPORTS,
+              show_default=True, help="Directory the run folder is created in.")
+@click.option("--fixtures", "fixtures_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=DEFAULT_FIXTURES_DIR, help="Fixture directory (with manifest.json).")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
+def run(scenario: str, target: str | None, transport: str | None, calls: int | None, concurrency: int | None,
+        seed: int | None, response_timeout_s: float | None, oracle_opts: tuple[str, ...], out_dir: Path,
+        fixtures_dir: Path, progress: bool) -> None:
+    """Benchmark an agent with a scenario: real-time calls, per-turn metrics, a run folder.
+
+    Writes reports/<time>-<scenario>/ with run.json, turns.jsonl (appended as calls complete)
+    and summary.json, then prints the headline numbers. Ctrl-C stops cleanly and keeps every
+    turn already measured.
+    """
+    loaded, lib = load_inputs(scenario, fixtures_dir)
+    sc = loaded.scenario
+    d = sc.defaults
+    target = target or d.target
+    try:
+        check_target(target)
+    except ValueError as e:
+        fail(str(e))
+    ocfg = oracle_config(oracle_opts)
+    if seed is not None:
+        ocfg = ocfg.model_copy(update={"seed": seed})
+    spec_calls, spec_conc = calls or d.calls, concurrency or d.concurrency
+    settings = CallSettings(response_timeout_s=response_timeout_s or d.response_timeout_s,
+                            reply_silence_ms=d.reply_silence_ms, hints=target == "oracle",
+                            seed=d.seed if seed is None else seed)
+    analysis = AnalysisSettings(response_timeout_s=settings.response_timeout_s,
+                                barge_in_threshold_ms=d.barge_in_threshold_ms)
+    folder = RunFolder.create(out_dir, sc.name)
+    meta = run_metadata(
+        scenario={"name": sc.name, "path": str(loaded.path), "sha256": loaded.sha256, "steps": len(sc.steps)},
+        fixtures={"dir": str(lib.directory), "digest": lib.digest(), "count": len(lib)},
+        target=target, transport=transport or d.transport, calls=spec_calls, concurrency=spec_conc,
+        seed=settings.seed, response_timeout_s=settings.response_timeout_s,
+        barge_in_threshold_ms=d.barge_in_threshold_ms,
+        oracle=ocfg.model_dump() if target == "oracle" else None, impairment=None)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=spec_calls, unit="call", desc=sc.name, leave=False, dynamic_ncols=True)
+
+    def on_progress(done: int, p50: float | None) -> None:
+        if bar is not None:
+            bar.n = done
+            bar.set_postfix_str(f"P50 {p50:.0f} ms" if p50 is not None else "P50 —")
+            bar.refresh()
+
+    async def go():
+        async with open_target(target, ocfg, d.barge_in_threshold_ms) as resolved:
+            spec = RunSpec(sc, lib, resolved.url, transport or d.transport, spec_calls, spec_conc, settings,
+                           analysis, call_id_in_url=resolved.hints)
+            return await benchmark(spec, folder, meta, sc.name, resolved.label, on_progress)
+
+    try:
+        summary, outcome = asyncio.run(go())
+    except TargetUnreachable as e:
+        folder.close()
+        fail(str(e), EXIT_TARGET)
+    except KeyboardInterrupt:
+        fail(f"interrupted before any call completed; partial results in {folder.path}", EXIT_INTERRUPTED)
+    finally:
+        if bar is not None:
+            bar.close()
+    click.echo(summary_table(summary))
+    click.echo(f"run folder: {folder.path}")
+    if outcome.interrupted:
+        raise SystemExit(EXIT_INTERRUPTED)
+    if not summary.get("target_spoke"):
+        fail(f"{target}: the target never spoke (no audible audio in any turn); is it a voice agent?", EXIT_TARGET)
+    raise SystemExit(EXIT_OK)
+
+
+@click.command()
+@click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--fixtures", "fixtures_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=DEFAULT_FIXTURES_DIR, help="Fixture directory (with manifest.json).")
+def validate(scenarios: tuple[str, ...], fixtures_dir: Path) -> None:
+    """Check scenario files (YAML, fields, fixture ids) without calling anything."""
+    bad = 0
+    for path in scenarios:
+        try:
+            lib = FixtureLibrary.load(fixtures_dir)
+            loaded = load_scenario(path, lib)
+            click.echo(f"ok  {path}: {loaded.scenario.name}, {len(loaded.scenario.steps)} steps")
+        except (ScenarioError, FixtureError) as e:
+            click.echo(f"turnbench: error: {e}", err=True)
+            bad += 1
+    raise SystemExit(EXIT_USAGE if bad else EXIT_OK)

@@ -1,0 +1,181 @@
+"""Per-turn results from one call's timeline, exactly as DESIGN.md defines the metrics."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+from harness.audio.frames import SAMPLE_RATE
+from harness.audio.onset import (DEFAULT_DETECTOR, DetectorConfig, Interval, audible_intervals,
+                                 merge_intervals, noise_floor_dbfs, threshold_dbfs)
+from harness.caller.timeline import CallTimeline, PlannedTurn
+from harness.metrics.playout import HeardAudio, play_out
+
+TURN_SCHEMA = "turnbench.turn/1"
+STOP_SILENCE_MS = 250.0
+FI_KINDS = ("utterance", "paused", "filler", "barge_in")
+RESPONSE_KINDS = ("utterance", "paused", "filler", "barge_in")
+STAGES = ("stt_final", "llm_ttft", "tts_ttfb", "transport")
+STAGE_EVENTS = {"stt.final": "stt_final", "llm.first_token": "llm_ttft", "tts.first_audio": "tts_ttfb"}
+
+
+@dataclass
+class TurnResult:
+    """One line of turns.jsonl. A field that does not apply is None, never omitted."""
+
+    call_id: str
+    turn: int
+    kind: str
+    fixture: str
+    latency_ms: float | None = None
+    first_byte_ms: float | None = None
+    false_interruption: bool | None = None
+    false_interruption_at_ms: float | None = None
+    barge_in_stop_ms: float | None = None
+    barge_in_success: bool | None = None
+    backchannel_ok: bool | None = None
+    no_response: bool | None = None
+    transcript: str | None = None
+    wer: float | None = None
+    turn_detection_ms: float | None = None
+    stages_ms: dict | None = None
+    error: str | None = None
+    eos_s: float | None = None
+    """EOS, in seconds from the call's first frame (to place the turn on a timeline)."""
+    response_onset_s: float | None = None
+    schema: str = field(default=TURN_SCHEMA)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        return {"schema": d.pop("schema"), **d}
+
+
+@dataclass(frozen=True)
+class Spurt:
+    """A stretch of audible agent audio (gaps under 250 ms bridged), in heard time."""
+
+    onset_ns: int
+    end_ns: int
+    """Heard time of the last audible sample."""
+    first_chunk_arrival_ns: int
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    response_timeout_s: float = 8.0
+    barge_in_threshold_ms: float = 500.0
+    detector: DetectorConfig = DEFAULT_DETECTOR
+
+
+def agent_spurts(heard: HeardAudio, detector: DetectorConfig = DEFAULT_DETECTOR) -> list[Spurt]:
+    """The agent's talk spurts as a listener hears them."""
+    thr = threshold_dbfs(noise_floor_dbfs(heard.samples, heard.valid, detector), detector)
+    ivs: list[Interval] = merge_intervals(audible_intervals(heard.samples, thr, detector),
+                                          int(SAMPLE_RATE * STOP_SILENCE_MS / 1000))
+    return [Spurt(heard.time_ns(iv.start), heard.time_ns(iv.end),
+                  int(heard.arrivals_ns[heard.chunk[iv.start]])) for iv in ivs]
+
+
+def _ms(a_ns: int, b_ns: int) -> float:
+    return round((b_ns - a_ns) / 1e6, 3)
+
+
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """WER with lower-casing and punctuation removed on both sides (jiwer)."""
+    import jiwer
+    ref = " ".join(_WORD.findall(reference.lower()))
+    hyp = " ".join(_WORD.findall(hypothesis.lower()))
+    if not ref:
+        return 0.0 if not hyp else 1.0
+    return round(float(jiwer.wer(ref, hyp)), 4)
+
+
+def analyze_call(tl: CallTimeline, expected_turns: list[tuple[int, str, str]],
+                 settings: AnalysisSettings = AnalysisSettings()) -> list[TurnResult]:
+    """Every expected turn of the call, measured; turns the call never reached carry an error."""
+    heard = play_out(tl.audio, tl.t0_ns, tl.clears)
+    spurts = agent_spurts(heard, settings.detector)
+    placed = {t.index: t for t in tl.turns}
+    out = []
+    timeout_ns = int(settings.response_timeout_s * 1e9)
+    for pos, (index, kind, fixture) in enumerate(expected_turns):
+        turn = placed.get(index)
+        if turn is None:
+            out.append(TurnResult(tl.call_id, index, kind, fixture,
+                                  error=tl.error or "call ended before this turn"))
+            continue
+        nxt = placed.get(expected_turns[pos + 1][0]) if pos + 1 < len(expected_turns) else None
+        out.append(_analyze_turn(tl, turn, nxt, spurts, timeout_ns, settings))
+    return out
+
+
+def _analyze_turn(tl: CallTimeline, turn: PlannedTurn, nxt: PlannedTurn | None, spurts: list[Spurt],
+                  timeout_ns: int, settings: AnalysisSettings) -> TurnResult:
+    r = TurnResult(tl.call_id, turn.index, turn.kind, turn.fixture)
+    start_ns = tl.sample_sent_ns(turn.first_speech_sample)
+    eos_ns = tl.sample_sent_ns(turn.eos_sample)
+    if start_ns is None or eos_ns is None:
+        r.error = tl.error or "call ended while this turn was being spoken"
+        return r
+    r.eos_s = round((eos_ns - tl.t0_ns) / 1e9, 6)
+    window_end = eos_ns + timeout_ns
+    next_start = tl.sample_sent_ns(nxt.first_speech_sample) if nxt is not None else None
+    if next_start is not None:
+        window_end = min(window_end, next_start)
+    if tl.ended_ns is not None and tl.error:
+        window_end = min(window_end, tl.ended_ns)
+
+    playing_at_start = next((s for s in spurts if s.onset_ns <= start_ns <= s.end_ns), None)
+    during = [s for s in spurts if start_ns < s.onset_ns <= eos_ns]
+    after = next((s for s in spurts if eos_ns < s.onset_ns <= window_end), None)
+
+    if turn.kind in FI_KINDS:
+        r.false_interruption = bool(during)
+        if during:
+            r.false_interruption_at_ms = _ms(start_ns, during[0].onset_ns)
+    if turn.kind in RESPONSE_KINDS:
+        if after is not None:
+            r.latency_ms = _ms(eos_ns, after.onset_ns)
+            r.first_byte_ms = max(0.0, _ms(eos_ns, after.first_chunk_arrival_ns))
+            r.response_onset_s = round((after.onset_ns - tl.t0_ns) / 1e9, 6)
+        talking_over_eos = any(s.onset_ns <= eos_ns < s.end_ns for s in during)
+        r.no_response = after is None and not talking_over_eos
+    if turn.kind == "barge_in" and playing_at_start is not None:
+        r.barge_in_stop_ms = _ms(start_ns, playing_at_start.end_ns)
+        r.barge_in_success = r.barge_in_stop_ms <= settings.barge_in_threshold_ms and r.latency_ms is not None
+    if turn.kind == "backchannel" and playing_at_start is not None:
+        keep_until = max(eos_ns, start_ns + int(settings.barge_in_threshold_ms * 1e6))
+        r.backchannel_ok = playing_at_start.end_ns > keep_until
+    _agent_trace(tl, turn, r, eos_ns, window_end)
+    if tl.error and r.no_response:
+        r.error = tl.error
+    return r
+
+
+def _agent_trace(tl: CallTimeline, turn: PlannedTurn, r: TurnResult, eos_ns: int, window_end: int) -> None:
+    """Turn detection, stage breakdown and transcript, from the agent's own events."""
+    stages: dict[str, float | None] = {k: None for k in STAGES}
+    seen_stage = False
+    for ev in tl.events:
+        if not eos_ns < ev.arrival_ns <= window_end:
+            continue
+        kind = ev.event.get("type")
+        if kind == "turn.end" and r.turn_detection_ms is None:
+            r.turn_detection_ms = _ms(eos_ns, ev.arrival_ns)
+        elif kind in STAGE_EVENTS and stages[STAGE_EVENTS[kind]] is None:
+            dur = ev.event.get("duration_ms")
+            if isinstance(dur, (int, float)) and not isinstance(dur, bool) and dur >= 0:
+                stages[STAGE_EVENTS[kind]] = round(float(dur), 3)
+                seen_stage = True
+            if kind == "stt.final" and isinstance(ev.event.get("text"), str) and r.transcript is None:
+                r.transcript = ev.event["text"]
+    if r.transcript is not None:
+        r.wer = word_error_rate(turn.text, r.transcript)
+    if seen_stage:
+        if r.latency_ms is not None:
+            known = sum(v for k, v in stages.items() if k != "transport" and v is not None)
+            stages["transport"] = round(max(0.0, r.latency_ms - (r.turn_detection_ms or 0.0) - known), 3)
+        r.stages_ms = stages

@@ -1,0 +1,1 @@
+"""The run folder: run.json, turns.jsonl (appended as turns complete), summary.json."""

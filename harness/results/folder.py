@@ -1,0 +1,106 @@
+"""Writes a run folder as the run goes, so a crash or Ctrl-C loses nothing already measured."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import harness
+
+RUN_SCHEMA = "turnbench.run/1"
+
+
+def _git_sha(cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def machine_info() -> dict:
+    """What the numbers were measured on."""
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"hostname": socket.gethostname(), "platform": platform.platform(), "cpu": cpu,
+            "cores": os.cpu_count(), "python": sys.version.split()[0]}
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class RunFolder:
+    """One run's output directory."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.turns_path = path / "turns.jsonl"
+        self.turns_written = 0
+        self._turns = self.turns_path.open("a", buffering=1)
+
+    @classmethod
+    def create(cls, base: Path, label: str) -> "RunFolder":
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-") or "run"
+        path = base / f"{stamp}-{slug}"
+        n = 1
+        while path.exists():
+            n += 1
+            path = base / f"{stamp}-{slug}-{n}"
+        return cls(path)
+
+    def write_json(self, name: str, payload: dict) -> Path:
+        """Write atomically (tmp + rename): a reader never sees half a file."""
+        target = self.path / name
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_text(json.dumps(payload, indent=1, default=str) + "\n")
+        tmp.replace(target)
+        return target
+
+    def append_turns(self, rows: list[dict]) -> None:
+        for row in rows:
+            self._turns.write(json.dumps(row) + "\n")
+        self._turns.flush()
+        self.turns_written += len(rows)
+
+    def close(self) -> None:
+        self._turns.close()
+
+
+def run_metadata(**fields) -> dict:
+    """run.json: versions, git sha, machine, and whatever the command adds (scenario, target, …)."""
+    root = Path(harness.__file__).resolve().parents[1]
+    return {"schema": RUN_SCHEMA, "turnbench_version": harness.__version__, "git_sha": _git_sha(root),
+            "machine": machine_info(), "started_at": now_iso(), "argv": sys.argv, "clock": "perf_counter_ns",
+            "started_perf_ns": time.perf_counter_ns(), **fields}
+
+
+def read_turns(path: Path) -> list[dict]:
+    """All rows of a turns.jsonl (tolerates a torn last line from a crash)."""
+    rows = []
+    with path.open() as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    return rows
