@@ -43,6 +43,10 @@ class TurnTruth:
     backchannel_kept_talking: bool | None = None
     turn_detection_ms: float | None = None
     segments: list = field(default_factory=list)
+    response_chunk_seq: int | None = None
+    """Sequence number (among the oracle's binary messages) of the chunk holding the reply's onset."""
+    stop_chunk_seq: int | None = None
+    """Sequence number of the chunk holding the last audible sample before a barge-in stop."""
 
 
 @dataclass
@@ -52,8 +56,8 @@ class _Reply:
     voice: np.ndarray
     first_send_ns: int
     stop_at_ns: int | None = None
-    chunks: list[tuple[int, int, int, int]] = field(default_factory=list)
-    """(send_ns, heard_start_ns, a, b) for each chunk: audio[a:b] went out at send_ns."""
+    chunks: list[tuple[int, int, int, int, int]] = field(default_factory=list)
+    """(send_ns, heard_start_ns, a, b, seq) per chunk: audio[a:b] went out at send_ns as message seq."""
 
 
 class OracleSession:
@@ -74,6 +78,10 @@ class OracleSession:
         self._heard_end_ns = 0
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
+        self.frame_arrivals: list[int] = []
+        """Arrival stamp of every binary message from the caller (one 20 ms frame each)."""
+        self.chunk_sends: list[int] = []
+        """Send stamp of every binary message to the caller, in order."""
 
     # -- input --------------------------------------------------------------------------------
 
@@ -93,6 +101,7 @@ class OracleSession:
     def on_audio(self, n_samples: int, arrival_ns: int) -> None:
         """Caller audio arrived; fire every trigger whose sample is now in."""
         self._received += n_samples
+        self.frame_arrivals.append(arrival_ns)
         while self._triggers and self._triggers[0][0] < self._received:
             sample, _, what, idx = self._triggers.pop(0)
             getattr(self, f"_on_{what}")(idx, arrival_ns, sample)
@@ -185,12 +194,14 @@ class OracleSession:
                 except TimeoutError:
                     pass
 
-    async def _send_chunk(self, pcm: np.ndarray) -> tuple[int, int]:
+    async def _send_chunk(self, pcm: np.ndarray) -> tuple[int, int, int]:
+        data = float_to_pcm16(pcm).tobytes()
         sent = time.perf_counter_ns()
         heard = max(sent, self._heard_end_ns)
         self._heard_end_ns = heard + int(round(len(pcm) * SAMPLE_NS))
-        await self._send_audio(float_to_pcm16(pcm).tobytes())
-        return sent, heard
+        self.chunk_sends.append(sent)
+        await self._send_audio(data)
+        return sent, heard, len(self.chunk_sends) - 1
 
     async def _idle_frame(self, until_ns: int | None) -> None:
         await sleep_until(self._heard_end_ns)
@@ -216,32 +227,35 @@ class OracleSession:
                 b = min(b, a + int((r.stop_at_ns - heard) / SAMPLE_NS))
                 if b <= a:
                     return
-            sent, heard = await self._send_chunk(r.audio[a:b])
-            r.chunks.append((sent, heard, a, b))
+            sent, heard, seq = await self._send_chunk(r.audio[a:b])
+            r.chunks.append((sent, heard, a, b, seq))
             if r.stop_at_ns is not None and b < min(a + step, len(r.audio)):
                 return
 
     # -- ground truth -------------------------------------------------------------------------
 
-    def heard_spurts(self) -> list[tuple[int, int, int]]:
-        """(onset, last audible sample, send time of the onset's chunk) as the listener hears them."""
-        words: list[tuple[int, int, int]] = []
+    def heard_spurts(self) -> list[tuple[int, int, int, int, int]]:
+        """Talk spurts as the listener hears them: (onset, last audible sample, send time of the
+        onset's chunk, that chunk's sequence number, the last sample's chunk sequence number)."""
+        words: list[tuple[int, int, int, int, int]] = []
         for r in self._replies:
             loud = r.voice != 0
-            for sent, heard, a, b in r.chunks:
+            for sent, heard, a, b, seq in r.chunks:
                 seg = loud[a:b]
                 if not seg.any():
                     continue
                 edges = np.diff(seg.astype(np.int8), prepend=0, append=0)
                 for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
-                    words.append((heard + int(round(s * SAMPLE_NS)), heard + int(round((e - 1) * SAMPLE_NS)), sent))
+                    words.append((heard + int(round(s * SAMPLE_NS)), heard + int(round((e - 1) * SAMPLE_NS)),
+                                  sent, seq, seq))
         words.sort()
         spurts: list[list[int]] = []
-        for on, off, sent in words:
+        for on, off, sent, seq, _ in words:
             if spurts and on - spurts[-1][1] - SAMPLE_NS < STOP_SILENCE_NS:
-                spurts[-1][1] = max(spurts[-1][1], off)
+                if off >= spurts[-1][1]:
+                    spurts[-1][1], spurts[-1][4] = off, seq
             else:
-                spurts.append([on, off, sent])
+                spurts.append([on, off, sent, seq, seq])
         return [tuple(s) for s in spurts]
 
     def finalize(self, barge_in_threshold_ms: float = 500.0) -> list[TurnTruth]:
@@ -263,8 +277,10 @@ class OracleSession:
                 if resp is not None:
                     t.latency_ms = round((resp[0] - eos) / 1e6, 3)
                     t.first_byte_ms = round(max(0, resp[2] - eos) / 1e6, 3)
+                    t.response_chunk_seq = resp[3]
             if playing is not None and t.kind == "barge_in":
                 t.barge_in_stop_ms = round((playing[1] - start) / 1e6, 3)
+                t.stop_chunk_seq = playing[4]
             if playing is not None and t.kind == "backchannel":
                 t.backchannel_kept_talking = playing[1] > max(eos, start + int(barge_in_threshold_ms * 1e6))
         return [self.truth[i] for i in order]

@@ -11,6 +11,8 @@ from harness.calibration.compare import Comparison
 from harness.agent.server import OracleServer
 from harness.caller.call import CallSettings
 from harness.caller.runner import RunOutcome, RunSpec, run_calls
+from harness.audio.frames import FRAME_SAMPLES
+from harness.caller.timeline import CallTimeline
 from harness.metrics.turns import AnalysisSettings, TurnResult
 
 
@@ -24,6 +26,7 @@ async def calibrate(fixtures: FixtureLibrary, cases: tuple[Case, ...] = CASES, c
                             reply_silence_ms=scenario.defaults.reply_silence_ms, hints=True, seed=seed)
     analysis = AnalysisSettings(settings.response_timeout_s, threshold)
     results: dict[str, list[TurnResult]] = {c.name: [] for c in cases}
+    timelines: dict[tuple[str, str], CallTimeline] = {}
     outcomes: list[RunOutcome] = []
     total = len(cases) * calls_per_case
     done = [0]
@@ -36,7 +39,8 @@ async def calibrate(fixtures: FixtureLibrary, cases: tuple[Case, ...] = CASES, c
             done[0] += 1
             progress(done[0], total)
 
-        outcomes.append(await run_calls(spec, results[case.name].extend, tick))
+        outcomes.append(await run_calls(spec, results[case.name].extend, tick,
+                                        lambda tl: timelines.__setitem__((case.name, tl.call_id), tl)))
 
     # The oracles share the caller's event loop: on a VM, waking a second process costs more
     # (and varies more) than the loopback itself. Arrivals are stamped at the socket read on
@@ -57,9 +61,37 @@ async def calibrate(fixtures: FixtureLibrary, cases: tuple[Case, ...] = CASES, c
     for case, srv in zip(cases, servers):
         truth = {(t.call_id, t.turn): t for t in srv.truth}
         for r in results[case.name]:
-            comp.add(case.name, r, truth.get((r.call_id, r.turn)))
+            t = truth.get((r.call_id, r.turn))
+            tl = timelines.get((case.name, r.call_id))
+            stamps = srv.message_stamps.get(r.call_id)
+            comp.add(case.name, r, t, *_transport_delays(tl, stamps, r.turn, t))
     late = [x for o in outcomes for x in o.lateness_ms]
     health = RunOutcome(lateness_ms=late, loop_lag_p99_ms=max((o.loop_lag_p99_ms or 0) for o in outcomes)).harness_health()
     return comp.report(transport, None, cases=[{"name": c.name, "expect": c.expect,
                                                  "oracle": c.oracle.model_dump(exclude_defaults=True)}
                                                 for c in cases], harness=health)
+
+
+def _transport_delays(tl: CallTimeline | None, stamps: tuple[list[int], list[int]] | None, index: int,
+                      truth) -> tuple[float | None, float | None]:
+    """Loopback delay of the messages a turn's numbers rest on, from both ends' stamps:
+    the EOS (or barge-in start) frame up, the reply's onset (or last audible) chunk down."""
+    if tl is None or stamps is None or truth is None:
+        return None, None
+    arrivals, sends = stamps
+    turn = next((t for t in tl.turns if t.index == index), None)
+    if turn is None:
+        return None, None
+
+    def up(sample: int) -> int | None:
+        n = sample // FRAME_SAMPLES
+        return arrivals[n] - tl.send_ns[n] if n < len(arrivals) and n < len(tl.send_ns) else None
+
+    def down(seq: int | None) -> int | None:
+        return tl.audio[seq].arrival_ns - sends[seq] if seq is not None and seq < len(tl.audio) else None
+
+    def total(a: int | None, b: int | None) -> float | None:
+        return None if a is None or b is None else round((a + b) / 1e6, 3)
+
+    return (total(up(turn.eos_sample), down(truth.response_chunk_seq)),
+            total(up(turn.first_speech_sample), down(truth.stop_chunk_seq)))

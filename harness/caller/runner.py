@@ -71,10 +71,16 @@ class Analyzer:
         self.settings = settings
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
-    async def analyze(self, tl: CallTimeline, plans: list[TurnPlan]) -> list[TurnResult]:
+    async def start(self) -> None:
+        """Start the worker before the first call, not in the middle of someone's turn."""
         if self._pool is None:
-            self._pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["harness.metrics.turns"])
+            self._pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+            await asyncio.get_running_loop().run_in_executor(self._pool, abs, 0)
+
+    async def analyze(self, tl: CallTimeline, plans: list[TurnPlan]) -> list[TurnResult]:
+        await self.start()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, analyze_call, tl, expected_turns(plans), self.settings)
 
@@ -92,7 +98,8 @@ def closed_turns(tl: CallTimeline, results: list[TurnResult]) -> list[TurnResult
 
 
 async def run_calls(spec: RunSpec, on_turns: Callable[[list[TurnResult]], None],
-                    on_call_done: Callable[[RunOutcome], None] = lambda _: None) -> RunOutcome:
+                    on_call_done: Callable[[RunOutcome], None] = lambda _: None,
+                    on_timeline: Callable[[CallTimeline], None] | None = None) -> RunOutcome:
     """Run `spec.calls` calls, at most `spec.concurrency` at once; results go to `on_turns` per call."""
     outcome = RunOutcome()
     lag = LoopLagMonitor()
@@ -120,11 +127,14 @@ async def run_calls(spec: RunSpec, on_turns: Callable[[list[TurnResult]], None],
                 live.pop(call_id, None)
             if tl.error:
                 outcome.call_errors.append(tl.error)
+            if on_timeline is not None:
+                on_timeline(tl)
             outcome.lateness_ms.extend(x / 1e6 for x in tl.lateness_ns())
             on_turns(await analyzer.analyze(tl, plans))
             outcome.calls_done += 1
             on_call_done(outcome)
 
+    await analyzer.start()
     lag_task = asyncio.create_task(lag.run())
     try:
         async with asyncio.TaskGroup() as tg:

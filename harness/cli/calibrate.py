@@ -28,10 +28,12 @@ def calibrate(transport: str, calls_per_case: int, quick: bool, as_json: bool, o
               fixtures_dir: Path) -> None:
     """Run fixed oracle behaviours and report how far each measurement is from the truth.
 
-    Per metric: the median and p99 of |measured - true|; per classification (false
-    interruption, barge-in, backchannel, response): correct / total. Exits 1 when a bound is
-    exceeded (latency and first byte: median <= 1 ms, p99 <= 3 ms; barge-in stop p99 <= 5 ms;
-    every classification 100 %).
+    Per metric: the median and p99 of |measured - true|, raw and net of the transport's own
+    delay (each turn's EOS frame and reply chunk are stamped at both ends, so the loopback's
+    delay is measured, not assumed); per classification (false interruption, barge-in,
+    backchannel, response): correct / total. Exits 1 when a bound is exceeded (net latency and
+    first byte: median <= 1 ms, p99 <= 3 ms; net barge-in stop p99 <= 5 ms; transport median
+    <= 1 ms; every classification 100 %).
     """
     from harness.calibration.cases import CASES, QUICK_CASES
     from harness.calibration.run import calibrate as run_calibration
@@ -52,13 +54,21 @@ def calibrate(transport: str, calls_per_case: int, quick: bool, as_json: bool, o
         click.echo(json.dumps(report, indent=1))
     else:
         click.echo(f"calibration over {transport}: {len(cases)} behaviours x {calls_per_case} calls")
-        for name, m in report["metrics"].items():
-            if m["n"]:
-                click.echo(f"  {name:18} |error| median {m['median_abs_error_ms']:.3f} ms, "
-                           f"p99 {m['p99_abs_error_ms']:.3f} ms, max {m['max_abs_error_ms']:.3f} ms (n={m['n']})")
+        for label, table in (("raw", report["metrics"]), ("net of transport", report["metrics_net_of_transport"])):
+            for name, m in table.items():
+                if m["n"]:
+                    click.echo(f"  {name:18} {label:17} |error| median {m['median_abs_error_ms']:.3f} ms, "
+                               f"p99 {m['p99_abs_error_ms']:.3f} ms, max {m['max_abs_error_ms']:.3f} ms (n={m['n']})")
+        o = report["transport_overhead_ms"]
+        click.echo(f"  transport overhead (uplink EOS frame + downlink onset chunk): median {o['median']} ms, "
+                   f"p99 {o['p99']} ms, max {o['max']} ms")
         for name, c in report["classification"].items():
             click.echo(f"  {name:18} {c['correct']}/{c['total']} correct")
         click.echo(f"  oracle slip (truth - programmed delay): median {report['oracle_slip_ms']['median']} ms")
+        h = report.get("harness") or {}
+        if h.get("overloaded"):
+            click.echo(f"  WARNING: the harness was overloaded (send lateness p99 {h['send_lateness_ms_p99']} ms, "
+                       f"loop lag p99 {h['loop_lag_ms_p99']} ms): raw errors include that")
         for chk in report["bounds"]:
             click.echo(f"  [{'pass' if chk['pass'] else 'FAIL'}] {chk['check']} (got {chk['value']})")
         for m in report["mismatches"][:10]:

@@ -1,0 +1,1 @@
+"""Shared test doubles (clearly fakes: never used by the product)."""

@@ -1,0 +1,187 @@
+"""The metric definitions of DESIGN.md, on hand-built timelines with known answers."""
+
+import pytest
+
+from harness.metrics.turns import AnalysisSettings, analyze_call, word_error_rate
+from tests.fakes.timelines import MS, FakeTimeline
+
+
+def analyze(f: FakeTimeline, **kw):
+    return analyze_call(f.tl, f.expected(), AnalysisSettings(**kw))
+
+
+def test_plain_response_latency_and_first_byte():
+    f = FakeTimeline()
+    t = f.turn("utterance", [(200, 2200)])
+    f.agent(f.eos_ns(t) + 300 * MS, 1500)
+    (r,) = analyze(f)
+    assert r.latency_ms == pytest.approx(300, abs=0.2)
+    assert r.first_byte_ms == pytest.approx(300, abs=0.2)
+    assert r.false_interruption is False and r.no_response is False
+    assert r.barge_in_stop_ms is None and r.backchannel_ok is None  # not applicable: null
+
+
+def test_leading_silence_inside_a_chunk_is_heard_later():
+    f = FakeTimeline()
+    t = f.turn("utterance", [(200, 2200)])
+    f.agent(f.eos_ns(t) + 100 * MS, 1500, chunk_ms=400, lead_ms=300)
+    (r,) = analyze(f)
+    assert r.latency_ms == pytest.approx(400, abs=0.2)  # heard when played out
+    assert r.first_byte_ms == pytest.approx(100, abs=0.2)  # the chunk itself arrived earlier
+
+
+def test_noise_floor_does_not_move_the_onset():
+    f = FakeTimeline(noise_dbfs=-50)
+    t = f.turn("utterance", [(200, 2200)])
+    f.idle(0, f.eos_ns(t) + 50 * MS)  # the agent streams its -50 dBFS line while idle
+    f.agent(f.eos_ns(t) + 50 * MS, 600, lead_ms=250)  # then a reply whose first chunk is 250 ms of noise
+    (r,) = analyze(f)
+    assert r.latency_ms == pytest.approx(300, abs=1.0)
+
+
+def test_burst_faster_than_real_time_queues_behind_earlier_audio():
+    f = FakeTimeline()
+    a = f.turn("utterance", [(200, 2000)])
+    b = f.turn("utterance", [(5000, 6500)])
+    f.agent(f.eos_ns(a) + 200 * MS, 2500, burst=True, chunk_ms=100)  # whole reply arrives at once
+    (ra, rb) = analyze(f)
+    assert ra.latency_ms == pytest.approx(200, abs=0.2)
+    assert rb.latency_ms is None and rb.no_response is True
+
+
+def test_response_during_a_pause_is_a_false_interruption():
+    f = FakeTimeline()
+    t = f.turn("paused", [(200, 1400), (2400, 3600)])
+    f.agent(1700 * MS, 500)  # answers 300 ms into the 1000 ms pause, stops before the caller resumes
+    f.agent(f.eos_ns(t) + 350 * MS, 1000)
+    (r,) = analyze(f)
+    assert r.false_interruption is True
+    assert r.false_interruption_at_ms == pytest.approx(1700 - f.start_ns(t) / MS, abs=0.2)
+    assert r.latency_ms == pytest.approx(350, abs=0.2)
+
+
+def test_agent_already_playing_when_the_turn_began_is_not_a_false_interruption():
+    f = FakeTimeline()
+    f.turn("utterance", [(200, 1000)])
+    t = f.turn("utterance", [(2000, 3000)])
+    f.agent(1300 * MS, 1200)  # reply to turn 0 still playing at 2000 ms, ends 2500 ms
+    (_, r) = analyze(f)
+    assert r.false_interruption is False
+
+
+def test_agent_talking_over_eos_gives_no_latency_never_a_negative_one():
+    f = FakeTimeline()
+    t = f.turn("paused", [(200, 1400), (2400, 3600)])
+    f.agent(1700 * MS, 3000)  # starts in the pause and talks straight through the end of speech
+    (r,) = analyze(f)
+    assert r.false_interruption is True
+    assert r.latency_ms is None and r.first_byte_ms is None
+    assert r.no_response is False
+
+
+def test_response_after_the_timeout_is_no_response():
+    f = FakeTimeline(duration_ms=20_000)
+    t = f.turn("utterance", [(200, 2200)])
+    f.agent(f.eos_ns(t) + 9_000 * MS, 500)
+    (r,) = analyze(f, response_timeout_s=8.0)
+    assert r.no_response is True and r.latency_ms is None
+    (r,) = analyze(f, response_timeout_s=10.0)
+    assert r.latency_ms == pytest.approx(9000, abs=0.2)
+
+
+def test_barge_in_during_the_agents_first_100_ms():
+    f = FakeTimeline()
+    q = f.turn("utterance", [(200, 2000)])
+    onset = f.eos_ns(q) + 300 * MS
+    t = f.turn("barge_in", [(onset / MS + 60, onset / MS + 1500)])  # caller cuts in 60 ms after onset
+    start = f.start_ns(t)
+    f.agent(onset, (start - onset) / MS + 150)  # the agent stops 150 ms after the interruption began
+    f.agent(f.eos_ns(t) + 400 * MS, 800)
+    (_, r) = analyze(f)
+    assert r.barge_in_stop_ms == pytest.approx(150, abs=1.0)
+    assert r.barge_in_success is True
+    assert r.latency_ms == pytest.approx(400, abs=0.2)
+    assert r.false_interruption is False
+
+
+def test_barge_in_that_the_agent_ignores_fails():
+    f = FakeTimeline()
+    q = f.turn("utterance", [(200, 2000)])
+    onset = f.eos_ns(q) + 300 * MS
+    t = f.turn("barge_in", [(onset / MS + 500, onset / MS + 1500)])
+    f.agent(onset, 2500)  # keeps talking ~2 s after the caller started
+    (_, r) = analyze(f)
+    assert r.barge_in_stop_ms > 1500
+    assert r.barge_in_success is False
+
+
+def test_barge_in_when_the_agent_is_silent_is_not_eligible():
+    f = FakeTimeline()
+    f.turn("utterance", [(200, 2000)])
+    f.turn("barge_in", [(4000, 5000)])
+    (_, r) = analyze(f)
+    assert r.barge_in_stop_ms is None and r.barge_in_success is None
+
+
+def test_backchannel_followed_by_real_speech():
+    f = FakeTimeline()
+    q = f.turn("utterance", [(200, 2000)])
+    onset = f.eos_ns(q) + 300 * MS
+    f.agent(onset, 3000)  # long reply
+    bc = f.turn("backchannel", [(onset / MS + 1000, onset / MS + 1350)])
+    nxt = f.turn("utterance", [(onset / MS + 4000, onset / MS + 5500)])
+    f.agent(f.eos_ns(nxt) + 250 * MS, 800)
+    (_, rb, rn) = analyze(f)
+    assert rb.backchannel_ok is True
+    assert rb.latency_ms is None and rb.no_response is None and rb.false_interruption is None
+    assert rn.latency_ms == pytest.approx(250, abs=0.2)
+    assert rn.false_interruption is False
+
+
+def test_backchannel_that_stops_the_agent_fails():
+    f = FakeTimeline()
+    q = f.turn("utterance", [(200, 2000)])
+    onset = f.eos_ns(q) + 300 * MS
+    bc = f.turn("backchannel", [(onset / MS + 1000, onset / MS + 1350)])
+    f.agent(onset, (f.start_ns(bc) - onset) / MS + 120)  # stops 120 ms into the "yeah"
+    (_, rb) = analyze(f)
+    assert rb.backchannel_ok is False
+
+
+def test_agent_events_fill_turn_detection_stages_and_wer():
+    f = FakeTimeline()
+    t = f.turn("utterance", [(200, 2200)], text="What time does the pharmacy close today?")
+    eos = f.eos_ns(t)
+    f.event(eos - 50 * MS, type="turn.end")  # before EOS: not this turn's decision
+    f.event(eos + 120 * MS, type="turn.end")
+    f.event(eos + 180 * MS, type="stt.final", text="what time does the pharmacy close", duration_ms=60)
+    f.event(eos + 300 * MS, type="llm.first_token", duration_ms=110)
+    f.event(eos + 360 * MS, type="tts.first_audio", duration_ms=50)
+    f.agent(eos + 400 * MS, 800)
+    (r,) = analyze(f)
+    assert r.turn_detection_ms == pytest.approx(120, abs=0.01)
+    assert r.transcript == "what time does the pharmacy close"
+    assert r.wer == pytest.approx(1 / 7, abs=1e-3)
+    assert r.stages_ms == {"stt_final": 60, "llm_ttft": 110, "tts_ttfb": 50,
+                           "transport": pytest.approx(400 - 120 - 60 - 110 - 50, abs=0.3)}
+
+
+def test_no_events_means_null_trace_fields():
+    f = FakeTimeline()
+    t = f.turn("utterance", [(200, 2200)])
+    f.agent(f.eos_ns(t) + 300 * MS, 500)
+    (r,) = analyze(f)
+    assert r.turn_detection_ms is None and r.stages_ms is None and r.transcript is None and r.wer is None
+
+
+def test_turn_never_reached_carries_the_call_error():
+    f = FakeTimeline()
+    f.turn("utterance", [(200, 2200)])
+    f.tl.error = "target closed the connection 2.5 s into the call"
+    results = analyze_call(f.tl, f.expected() + [(1, "utterance", "later")], AnalysisSettings())
+    assert results[1].error.startswith("target closed") and results[1].latency_ms is None
+
+
+def test_word_error_rate_ignores_case_and_punctuation():
+    assert word_error_rate("Hello, World!", "hello world") == 0.0
+    assert word_error_rate("a b c d", "a x c") == 0.5
