@@ -66,7 +66,8 @@ async def calibrate(fixtures: FixtureLibrary, cases: tuple[Case, ...] = CASES, c
             stamps = srv.message_stamps.get(r.call_id)
             comp.add(case.name, r, t, *_transport_delays(tl, stamps, r.turn, t))
     late = [x for o in outcomes for x in o.lateness_ms]
-    health = RunOutcome(lateness_ms=late, loop_lag_p99_ms=max((o.loop_lag_p99_ms or 0) for o in outcomes)).harness_health()
+    health = RunOutcome(lateness_ms=late, loop_lag_p99_ms=max((o.loop_lag_p99_ms or 0) for o in outcomes),
+                        cpu_steal_pct=max((o.cpu_steal_pct or 0) for o in outcomes)).harness_health()
     return comp.report(transport, None, cases=[{"name": c.name, "expect": c.expect,
                                                  "oracle": c.oracle.model_dump(exclude_defaults=True)}
                                                 for c in cases], harness=health)
@@ -88,7 +89,7 @@ def _transport_delays(tl: CallTimeline | None, stamps: tuple[list[int], list[int
         return arrivals[n] - tl.send_ns[n] if n < len(arrivals) and n < len(tl.send_ns) else None
 
     def down(seq: int | None) -> int | None:
-        return tl.audio[seq].arrival_ns - sends[seq] if seq is not None and seq < len(tl.audio) else None
+        return tl.audio_arrival_ns[seq] - sends[seq] if seq is not None and seq < len(tl.audio_arrival_ns) else None
 
     def total(a: int | None, b: int | None) -> float | None:
         return None if a is None or b is None else round((a + b) / 1e6, 3)

@@ -126,7 +126,7 @@ class Call:
         tl = self.timeline
         async for item in self.transport.received():
             if isinstance(item, AudioReceived):
-                tl.audio.append(item)
+                tl.add_audio(item)
                 self.listener.feed(item.arrival_ns, item.samples)
             elif isinstance(item, EventReceived):
                 tl.events.append(item)

@@ -32,3 +32,30 @@ class LoopLagMonitor:
 
     def p99_ms(self) -> float | None:
         return float(np.percentile(self.lags_ns, 99)) / 1e6 if self.lags_ns else None
+
+
+class CpuSteal:
+    """Share of this machine's CPU time the hypervisor took away during a run (Linux /proc/stat).
+
+    On a shared VM, frames go out late because the whole machine was paused, not because the
+    harness was slow; reporting steal beside send lateness tells the two apart.
+    """
+
+    def __init__(self) -> None:
+        self._start = self._read()
+
+    @staticmethod
+    def _read() -> list[int] | None:
+        try:
+            with open("/proc/stat") as f:
+                return [int(x) for x in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+
+    def percent(self) -> float | None:
+        end = self._read()
+        if self._start is None or end is None or len(end) < 8:
+            return None
+        d = [b - a for a, b in zip(self._start, end)]
+        total = sum(d[:8])
+        return round(100.0 * d[7] / total, 2) if total > 0 else None

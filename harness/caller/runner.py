@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import multiprocessing
 import time
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ import numpy as np
 
 from harness.audio.fixtures import FixtureLibrary
 from harness.caller.call import Call, CallSettings, TurnPlan, plan_turns
-from harness.caller.pacing import LoopLagMonitor
+from harness.caller.pacing import CpuSteal, LoopLagMonitor
 from harness.caller.timeline import CallTimeline
 from harness.metrics.turns import AnalysisSettings, TurnResult, analyze_call
 from harness.scenario.model import Scenario
@@ -46,6 +47,7 @@ class RunOutcome:
     call_errors: list[str] = field(default_factory=list)
     lateness_ms: list[float] = field(default_factory=list)
     loop_lag_p99_ms: float | None = None
+    cpu_steal_pct: float | None = None
     interrupted: bool = False
 
     def harness_health(self) -> dict:
@@ -54,7 +56,7 @@ class RunOutcome:
         lag = self.loop_lag_p99_ms
         return {"send_lateness_ms_p50": round(p50, 3), "send_lateness_ms_p99": round(p99, 3),
                 "loop_lag_ms_p99": round(lag, 3) if lag is not None else None,
-                "frames": len(self.lateness_ms),
+                "frames": len(self.lateness_ms), "cpu_steal_pct": self.cpu_steal_pct,
                 "overloaded": bool(p99 > LATENESS_BUDGET_MS or (lag or 0) > LOOP_LAG_BUDGET_MS),
                 "budget": {"send_lateness_ms_p99": LATENESS_BUDGET_MS, "loop_lag_ms_p99": LOOP_LAG_BUDGET_MS}}
 
@@ -135,6 +137,8 @@ async def run_calls(spec: RunSpec, on_turns: Callable[[list[TurnResult]], None],
             on_call_done(outcome)
 
     await analyzer.start()
+    gc.freeze()  # setup objects leave the collector's view: full collections stay short mid-call
+    steal = CpuSteal()
     lag_task = asyncio.create_task(lag.run())
     try:
         async with asyncio.TaskGroup() as tg:
@@ -152,4 +156,5 @@ async def run_calls(spec: RunSpec, on_turns: Callable[[list[TurnResult]], None],
         lag_task.cancel()
         analyzer.close()
         outcome.loop_lag_p99_ms = lag.p99_ms()
+        outcome.cpu_steal_pct = steal.percent()
     return outcome

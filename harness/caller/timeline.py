@@ -5,6 +5,8 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from harness.audio.frames import FRAME_NS, FRAME_SAMPLES
 from harness.transports.base import AudioReceived, EventReceived, PlayoutCleared
 
@@ -46,12 +48,28 @@ class CallTimeline:
     send_ns: array = field(default_factory=lambda: array("q"))
     """Actual send time of frame n (covering stream samples [n·320, (n+1)·320))."""
     turns: list[PlannedTurn] = field(default_factory=list)
-    audio: list[AudioReceived] = field(default_factory=list)
+    audio_arrival_ns: array = field(default_factory=lambda: array("q"))
+    audio_len: array = field(default_factory=lambda: array("i"))
+    audio_pcm: bytearray = field(default_factory=bytearray)
+    """Received audio, packed as it arrives: cheap to append, and to hand to another process."""
     events: list[EventReceived] = field(default_factory=list)
     clears: list[PlayoutCleared] = field(default_factory=list)
     ended_ns: int | None = None
     error: str | None = None
     protocol_errors: list[str] = field(default_factory=list)
+
+    def add_audio(self, item: AudioReceived) -> None:
+        self.audio_arrival_ns.append(item.arrival_ns)
+        self.audio_len.append(len(item.samples))
+        self.audio_pcm += np.asarray(item.samples, dtype="<i2").tobytes()
+
+    @property
+    def audio(self) -> list[AudioReceived]:
+        """The received chunks, in arrival order (unpacked on demand)."""
+        pcm = np.frombuffer(bytes(self.audio_pcm), dtype="<i2")
+        ends = np.cumsum(np.asarray(self.audio_len, dtype=np.int64))
+        starts = ends - np.asarray(self.audio_len, dtype=np.int64)
+        return [AudioReceived(t, pcm[a:b]) for t, a, b in zip(self.audio_arrival_ns, starts, ends)]
 
     def sample_sent_ns(self, sample: int) -> int | None:
         """When the frame holding stream sample `sample` was sent (None if it never was)."""

@@ -42,9 +42,8 @@ def agent() -> None:
 def serve(oracle: bool, host: str, port: int, log_path: Path | None, **fields) -> None:
     """Serve an agent over ws-pcm at ws://HOST:PORT/ws until Ctrl-C.
 
-    The oracle is driven by turnbench's `turnbench.hint` events, which `turnbench run
-    --target ws://…` sends only to the built-in oracle target; to benchmark this server from
-    another process use `turnbench run --target oracle` or the calibrate command instead.
+    The oracle is driven by turnbench's `turnbench.hint` events (which stream samples are
+    speech): call it with `turnbench run SCENARIO --target ws://HOST:PORT/ws --hints`.
     """
     try:
         cfg = OracleConfig(**{k: v for k, v in fields.items() if v is not None})

@@ -63,7 +63,7 @@ def summary_table(s: dict) -> str:
     h = s.get("harness", {})
     rows.append(("harness", f"send lateness P50 {_fmt(h.get('send_lateness_ms_p50'), ' ms')}, "
                             f"P99 {_fmt(h.get('send_lateness_ms_p99'), ' ms')}; loop lag P99 "
-                            f"{_fmt(h.get('loop_lag_ms_p99'), ' ms')}"
+                            f"{_fmt(h.get('loop_lag_ms_p99'), ' ms')}; CPU steal {_fmt(h.get('cpu_steal_pct'), ' %')}"
                             + ("  OVERLOADED" if h.get("overloaded") else "")))
     width = max(len(r[0]) for r in rows)
     head = f"{s.get('scenario')} → {s.get('target')} over {s.get('transport')}: {s.get('calls')} calls, {s.get('turns')} turns"

@@ -58,13 +58,16 @@ def oracle_config(pairs: tuple[str, ...]) -> OracleConfig:
 @click.option("--oracle", "oracle_opts", multiple=True, metavar="KEY=VALUE",
               help="Oracle behaviour when --target oracle, e.g. delay_ms=lognormal:300:800, reply_ms=1500, "
                    "noise_dbfs=-50 (repeatable; see `turnbench agent serve --help`).")
+@click.option("--hints", is_flag=True,
+              help="Send turnbench.hint events (which samples are speech) to a ws:// target: needed to drive "
+                   "an oracle started with `turnbench agent serve --oracle`; on by itself for --target oracle.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_REPORTS,
               show_default=True, help="Directory the run folder is created in.")
 @click.option("--fixtures", "fixtures_dir", type=click.Path(file_okay=False, path_type=Path),
               default=DEFAULT_FIXTURES_DIR, help="Fixture directory (with manifest.json).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
 def run(scenario: str, target: str | None, transport: str | None, calls: int | None, concurrency: int | None,
-        seed: int | None, response_timeout_s: float | None, oracle_opts: tuple[str, ...], out_dir: Path,
+        seed: int | None, response_timeout_s: float | None, oracle_opts: tuple[str, ...], hints: bool, out_dir: Path,
         fixtures_dir: Path, progress: bool) -> None:
     """Benchmark an agent with a scenario: real-time calls, per-turn metrics, a run folder.
 
@@ -85,7 +88,7 @@ def run(scenario: str, target: str | None, transport: str | None, calls: int | N
         ocfg = ocfg.model_copy(update={"seed": seed})
     spec_calls, spec_conc = calls or d.calls, concurrency or d.concurrency
     settings = CallSettings(response_timeout_s=response_timeout_s or d.response_timeout_s,
-                            reply_silence_ms=d.reply_silence_ms, hints=target == "oracle",
+                            reply_silence_ms=d.reply_silence_ms, hints=hints or target == "oracle",
                             seed=d.seed if seed is None else seed)
     analysis = AnalysisSettings(response_timeout_s=settings.response_timeout_s,
                                 barge_in_threshold_ms=d.barge_in_threshold_ms)
@@ -111,7 +114,7 @@ def run(scenario: str, target: str | None, transport: str | None, calls: int | N
     async def go():
         async with open_target(target, ocfg, d.barge_in_threshold_ms) as resolved:
             spec = RunSpec(sc, lib, resolved.url, transport or d.transport, spec_calls, spec_conc, settings,
-                           analysis, call_id_in_url=resolved.hints)
+                           analysis, call_id_in_url=settings.hints)
             return await benchmark(spec, folder, meta, sc.name, resolved.label, on_progress)
 
     try:

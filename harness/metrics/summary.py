@@ -50,7 +50,10 @@ def summarize(turns: Iterable[dict], *, calls: int, target: str, transport: str,
     if out["latency_ms"] and out["latency_ms"]["p99_low_n"]:
         notes.append(f"P99 rests on {out['latency_ms']['n']} samples (< 100): treat it as indicative")
     if harness.get("overloaded"):
-        notes.append("the harness itself was overloaded (late frames or event-loop lag): latencies are not trustworthy")
+        steal = harness.get("cpu_steal_pct")
+        why = f"; the hypervisor took {steal} % of the CPU meanwhile" if steal else ""
+        notes.append(f"the harness fell behind its own schedule (send lateness p99 {harness.get('send_lateness_ms_p99')} ms, "
+                     f"loop lag p99 {harness.get('loop_lag_ms_p99')} ms){why}: treat latencies as suspect")
     out["notes"] = notes
     return out
 

@@ -47,7 +47,7 @@ class FakeTimeline:
         step = int(chunk_ms * SAMPLE_RATE / 1000)
         for k, a in enumerate(range(0, len(audio), step)):
             arrival = at_ns if burst else at_ns + int(k * chunk_ms * MS)
-            self.tl.audio.append(AudioReceived(arrival, float_to_pcm16(audio[a : a + step])))
+            self.tl.add_audio(AudioReceived(arrival, float_to_pcm16(audio[a : a + step])))
         return audio
 
     def idle(self, from_ns: int, to_ns: int, chunk_ms: float = 20) -> None:
@@ -56,7 +56,7 @@ class FakeTimeline:
         t = from_ns
         while t + chunk_ms * MS <= to_ns:
             noise = white_noise(step, self.noise_dbfs if self.noise_dbfs is not None else -90, self.rng)
-            self.tl.audio.append(AudioReceived(int(t), float_to_pcm16(noise)))
+            self.tl.add_audio(AudioReceived(int(t), float_to_pcm16(noise)))
             t += chunk_ms * MS
 
     def event(self, at_ns: int, **event) -> None:

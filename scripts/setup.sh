@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install turnbench and what a given job needs, from the project's own files.
+#   bash scripts/setup.sh run        # the package (enough to benchmark; fixtures are committed)
+#   bash scripts/setup.sh test       # + test dependencies + the TTS engines the rebuild test uses
+#   bash scripts/setup.sh fixtures   # + Piper and Debian's flite/espeak-ng, to rebuild fixtures
+set -euo pipefail
+job="${1:-run}"
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+
+apt_install() {
+  local missing=()
+  for cmd_pkg in "$@"; do
+    command -v "${cmd_pkg%%:*}" >/dev/null 2>&1 || missing+=("${cmd_pkg##*:}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null; then
+    echo "setup: please install Debian packages: ${missing[*]}" >&2; return 1
+  fi
+  local SUDO=""; [ "$(id -u)" != 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+case "$job" in
+  run)      "$PY" -m pip install -q -e . ;;
+  test)     apt_install flite:flite espeak-ng:espeak-ng
+            "$PY" -m pip install -q -e '.[test,fixtures]' ;;
+  fixtures) apt_install flite:flite espeak-ng:espeak-ng
+            "$PY" -m pip install -q -e '.[fixtures]' ;;
+  *) echo "usage: scripts/setup.sh run|test|fixtures" >&2; exit 2 ;;
+esac

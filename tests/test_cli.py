@@ -1,0 +1,155 @@
+"""The command line as a user meets it: help, run folders, exit codes, Ctrl-C."""
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import main
+from tests.fakes.agents import http_only_server, silent_ws_agent
+
+REPO = Path(__file__).resolve().parents[1]
+COMMANDS = [[], ["run"], ["validate"], ["calibrate"], ["fixtures"], ["fixtures", "build"], ["fixtures", "add"],
+            ["fixtures", "list"], ["agent"], ["agent", "serve"]]
+
+
+def turnbench(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=kw.pop("cwd", REPO), timeout=kw.pop("timeout", 120), **kw)
+
+
+@pytest.fixture
+def quick_scenario(tmp_path):
+    p = tmp_path / "quick.yaml"
+    p.write_text("version: 1\nname: quick\ndefaults:\n  calls: 2\n  concurrency: 2\nsteps:\n"
+                 "  - say: bc_yeah_joe\n  - wait: reply\n  - say: bc_okay_slt\n  - wait: reply\n")
+    return p
+
+
+@pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "turnbench")
+def test_every_command_explains_every_option(cmd):
+    result = CliRunner().invoke(main, [*cmd, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+    command = main
+    for name in cmd:
+        command = command.commands[name]
+    assert command.help, f"{cmd}: no description"
+    for param in command.params:
+        if isinstance(param, click.Option):
+            assert param.help, f"{cmd}: option {param.opts} has no help"
+            assert param.opts[0] in result.output
+    if cmd == ["agent", "serve"]:
+        assert "--delay-ms" in result.output and "--barge-in-stop-ms" in result.output
+    if cmd == []:
+        assert "Exit codes" in result.output
+
+
+def test_run_writes_the_run_folder(tmp_path, quick_scenario):
+    out = tmp_path / "reports"
+    r = turnbench("run", quick_scenario, "--out", out, "--no-progress", "--oracle", "reply_ms=400",
+                  "--oracle", "delay_ms=250")
+    assert r.returncode == 0, r.stderr
+    assert "response latency" in r.stdout
+    (folder,) = out.iterdir()
+    run = json.loads((folder / "run.json").read_text())
+    summary = json.loads((folder / "summary.json").read_text())
+    turns = [json.loads(line) for line in (folder / "turns.jsonl").read_text().splitlines()]
+    assert run["schema"] == "turnbench.run/1" and run["status"] == "completed"
+    assert run["scenario"]["sha256"] and run["fixtures"]["digest"] and run["machine"]["cores"]
+    assert summary["schema"] == "turnbench.summary/1" and summary["turns"] == 4 == len(turns)
+    for key in ("latency_ms", "first_byte_ms", "false_interruption_rate", "false_interruption_rate_ci95",
+                "false_interruption_rate_n", "barge_in_success_rate", "backchannel_success_rate",
+                "no_response_rate", "barge_in_stop_ms", "turn_detection_ms", "stages_ms", "wer", "harness"):
+        assert key in summary, key
+    assert set(summary["harness"]) >= {"send_lateness_ms_p50", "send_lateness_ms_p99", "loop_lag_ms_p99", "overloaded"}
+    assert summary["latency_ms"]["p50"] == pytest.approx(250, abs=3)
+    fields = {"schema", "call_id", "turn", "kind", "fixture", "latency_ms", "first_byte_ms", "false_interruption",
+              "false_interruption_at_ms", "barge_in_stop_ms", "barge_in_success", "backchannel_ok", "no_response",
+              "transcript", "wer", "turn_detection_ms", "stages_ms", "error"}
+    for t in turns:
+        assert fields <= set(t) and t["schema"] == "turnbench.turn/1"
+        assert t["latency_ms"] >= 0
+
+
+def test_broken_scenario_fails_before_any_call(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nname: bad\nsteps:\n  - say: utt_01_joe\n  - barge_in: {fixture: nope}\n")
+    r = turnbench("run", bad, "--out", tmp_path / "reports", "--no-progress")
+    assert r.returncode == 2
+    assert f"{bad}:5: steps[1].barge_in.fixture: unknown fixture 'nope'" in r.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+def test_bad_target_and_oracle_options_are_usage_errors(tmp_path, quick_scenario):
+    r = turnbench("run", quick_scenario, "--target", "http://example/ws", "--no-progress", "--out", tmp_path)
+    assert r.returncode == 2 and "ws://" in r.stderr
+    r = turnbench("run", quick_scenario, "--oracle", "burst=-1", "--no-progress", "--out", tmp_path)
+    assert r.returncode == 2 and "--oracle burst" in r.stderr
+
+
+def test_nothing_listening_is_exit_3(tmp_path, quick_scenario):
+    r = turnbench("run", quick_scenario, "--target", "ws://127.0.0.1:9/ws", "--no-progress", "--out", tmp_path)
+    assert r.returncode == 3
+    assert r.stderr.strip().count("\n") == 0 and "ws://127.0.0.1:9/ws" in r.stderr
+
+
+async def _run_cli(*args):
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "harness.cli", *map(str, args), cwd=REPO,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_http_server_is_exit_3(tmp_path, quick_scenario):
+    async with http_only_server() as srv:
+        code, _, err = await _run_cli("run", quick_scenario, "--target", f"ws://127.0.0.1:{srv.port}/",
+                                      "--no-progress", "--out", tmp_path)
+    assert code == 3 and "refused the WebSocket upgrade" in err
+
+
+async def test_silent_agent_is_reported_as_never_spoke(tmp_path, quick_scenario):
+    async with silent_ws_agent() as srv:
+        code, out, err = await _run_cli("run", quick_scenario, "--target", f"ws://127.0.0.1:{srv.port}/ws",
+                                        "--no-progress", "--out", tmp_path / "reports", "--response-timeout-s", "1")
+    assert code == 3 and "never spoke" in err
+    (folder,) = (tmp_path / "reports").iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["no_response_rate"] == 1.0 and summary["target_spoke"] is False
+    assert any("never spoke" in n for n in summary["notes"])
+
+
+def test_ctrl_c_keeps_every_measured_turn(tmp_path):
+    sc = tmp_path / "long.yaml"
+    sc.write_text("version: 1\nname: long\ndefaults:\n  calls: 6\n  concurrency: 1\nsteps:\n"
+                  "  - say: bc_yeah_joe\n  - wait: reply\n  - say: bc_okay_slt\n  - wait: reply\n")
+    out = tmp_path / "reports"
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", sc, "--out", out, "--no-progress",
+                             "--oracle", "reply_ms=300"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 60
+    turns = None
+    while time.monotonic() < deadline:
+        found = list(out.glob("*/turns.jsonl")) if out.exists() else []
+        if found and len(found[0].read_text().splitlines()) >= 4:  # two calls measured
+            turns = found[0]
+            break
+        time.sleep(0.2)
+    assert turns is not None, "no turns written"
+    time.sleep(1.5)  # into the third call: its first turn is measured, its second is not
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    rows = [json.loads(line) for line in turns.read_text().splitlines()]
+    assert len(rows) >= 4 and len(rows) < 12
+    summary = json.loads((turns.parent / "summary.json").read_text())
+    run = json.loads((turns.parent / "run.json").read_text())
+    assert run["status"] == "interrupted" and summary["turns"] == len(rows)
+    assert all(r["latency_ms"] is not None for r in rows)
