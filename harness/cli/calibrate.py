@@ -43,8 +43,11 @@ def calibrate(transport: str, calls_per_case: int, quick: bool, as_json: bool, o
         fail(str(e), EXIT_USAGE)
     cases = tuple(c for c in CASES if not quick or c.name in QUICK_CASES)
 
+    tty = click.get_text_stream("stderr").isatty()
+
     def progress(done: int, total: int) -> None:
-        click.echo(f"\rcalibrating: {done}/{total} calls", nl=False, err=True)
+        if tty or done == total:
+            click.echo(f"\rcalibrating: {done}/{total} calls", nl=False, err=True)
 
     report = asyncio.run(run_calibration(lib, cases, calls_per_case, transport, seed, progress))
     click.echo("", err=True)
