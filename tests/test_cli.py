@@ -70,7 +70,7 @@ def test_run_writes_the_run_folder(tmp_path, quick_scenario):
                 "no_response_rate", "barge_in_stop_ms", "turn_detection_ms", "stages_ms", "wer", "harness"):
         assert key in summary, key
     assert set(summary["harness"]) >= {"send_lateness_ms_p50", "send_lateness_ms_p99", "loop_lag_ms_p99", "overloaded"}
-    assert summary["latency_ms"]["p50"] == pytest.approx(250, abs=3)
+    assert summary["latency_ms"]["p50"] == pytest.approx(250, abs=20)  # programmed 250 + loopback (+ VM stalls)
     fields = {"schema", "call_id", "turn", "kind", "fixture", "latency_ms", "first_byte_ms", "false_interruption",
               "false_interruption_at_ms", "barge_in_stop_ms", "barge_in_success", "backchannel_ok", "no_response",
               "transcript", "wer", "turn_detection_ms", "stages_ms", "error"}

@@ -6,7 +6,6 @@ import pytest
 
 from harness.agent.oracle_config import Delay, OracleConfig, parse_overrides
 from harness.calibration.cases import CASES
-from harness.calibration.compare import NET_BOUNDS
 from harness.calibration.run import calibrate
 
 pytestmark = pytest.mark.slow
@@ -25,11 +24,12 @@ def test_every_classification_is_right(report):
 
 
 def test_measurement_error_is_within_bounds(report):
-    failing = [b for b in report["bounds"] if not b["pass"] and b["check"].split(".")[0] in
-               {k.split(".")[0] for k in NET_BOUNDS}]
-    assert not failing, failing
-    # raw errors include the loopback's own delay; it is measured, and it is small
-    assert report["transport_overhead_ms"]["median"] < 2.0
+    # Net of the loopback's delay (stamped at both ends): the harness's own error, which does not
+    # depend on how much CPU the hypervisor takes from this VM. Raw medians do, so CI does not gate on them.
+    failing = [b for b in report["bounds"] if not b["pass"] and not b["check"].startswith("raw.")]
+    assert not failing, (failing, report["harness"])
+    net = report["metrics_net_of_transport"]
+    assert net["latency_ms"]["n"] >= 30 and net["barge_in_stop_ms"]["n"] >= 5
 
 
 def test_programmed_behaviours_happened(report):

@@ -82,6 +82,8 @@ class OracleSession:
         """Arrival stamp of every binary message from the caller (one 20 ms frame each)."""
         self.chunk_sends: list[int] = []
         """Send stamp of every binary message to the caller, in order."""
+        self.chunk_heard: list[int] = []
+        """When the listener hears each of those messages start, by the playout model."""
 
     # -- input --------------------------------------------------------------------------------
 
@@ -200,6 +202,7 @@ class OracleSession:
         heard = max(sent, self._heard_end_ns)
         self._heard_end_ns = heard + int(round(len(pcm) * SAMPLE_NS))
         self.chunk_sends.append(sent)
+        self.chunk_heard.append(heard)
         await self._send_audio(data)
         return sent, heard, len(self.chunk_sends) - 1
 

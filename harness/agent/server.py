@@ -28,8 +28,9 @@ class OracleServer:
         self._threshold = barge_in_threshold_ms
         self._runner: web.AppRunner | None = None
         self._sessions: set[OracleSession] = set()
-        self.message_stamps: dict[str, tuple[list[int], list[int]]] = {}
-        """Per call: arrival of each caller frame, send time of each oracle chunk (calibration)."""
+        self.message_stamps: dict[str, tuple[list[int], list[int], list[int]]] = {}
+        """Per call: arrival of each caller frame; send time of each oracle chunk; when the
+        oracle's playout model has each chunk heard (calibration pairs them with the caller's)."""
         self.calls_served = 0
 
     @property
@@ -97,7 +98,7 @@ class OracleServer:
             self._sessions.discard(session)
             truths = session.finalize(self._threshold)
             self.truth.extend(truths)
-            self.message_stamps[session.call_id] = (session.frame_arrivals, session.chunk_sends)
+            self.message_stamps[session.call_id] = (session.frame_arrivals, session.chunk_sends, session.chunk_heard)
             if self.log_path is not None:
                 with self.log_path.open("a") as f:
                     for t in truths:

@@ -11,16 +11,17 @@ from harness.metrics.turns import TurnResult
 
 CALIBRATION_SCHEMA = "turnbench.calibration/1"
 DEFAULT_BOUNDS = {
-    "raw.latency_ms.median_abs_error_ms": 1.0, "raw.latency_ms.p99_abs_error_ms": 3.0,
-    "raw.first_byte_ms.median_abs_error_ms": 1.0, "raw.first_byte_ms.p99_abs_error_ms": 3.0,
-    "raw.barge_in_stop_ms.p99_abs_error_ms": 5.0,
-    "net.latency_ms.p99_abs_error_ms": 3.0,
+    "raw.latency_ms.median_abs_error_ms": 1.0, "raw.first_byte_ms.median_abs_error_ms": 1.0,
+    "net.latency_ms.p99_abs_error_ms": 3.0, "net.first_byte_ms.p99_abs_error_ms": 3.0,
+    "net.barge_in_stop_ms.p99_abs_error_ms": 5.0,
     "classification": 1.0,
 }
-"""Raw bounds: measured vs the oracle's own account, loopback delay included. Net bounds: the
-same with each turn's transport delay (stamped at both ends) removed: the harness's own error."""
-NET_BOUNDS = {k: v for k, v in DEFAULT_BOUNDS.items() if not k.startswith("raw.")} | {
-    "net.latency_ms.median_abs_error_ms": 1.0, "net.barge_in_stop_ms.p99_abs_error_ms": 5.0}
+"""Raw: measured vs the oracle's own account, the loopback's delay included. Net: the same
+with each turn's transport delay removed, measured from both ends' stamps of the very messages
+the number rests on. Tails are bounded net: on a shared VM the raw tail is the hypervisor's
+(CPU steal freezes the loopback for tens of ms), which the report shows beside it."""
+STRICT_BOUNDS = DEFAULT_BOUNDS | {"raw.latency_ms.p99_abs_error_ms": 3.0, "raw.first_byte_ms.p99_abs_error_ms": 3.0,
+                                  "raw.barge_in_stop_ms.p99_abs_error_ms": 5.0}
 
 
 def _stats(errs: list[float]) -> dict:
@@ -49,9 +50,10 @@ class Comparison:
     mismatches: list[dict] = field(default_factory=list)
 
     def add(self, case: str, measured: TurnResult, truth: TurnTruth | None,
-            transport_ms: float | None = None, stop_transport_ms: float | None = None) -> None:
-        """One turn. `transport_ms`: uplink of the EOS frame + downlink of the reply's onset chunk,
-        from both ends' stamps of those same messages (likewise `stop_transport_ms` for the stop)."""
+            transport_ms: dict[str, float | None] | None = None) -> None:
+        """One turn. `transport_ms`: per metric, what the loopback added to it, from both ends'
+        stamps of the same messages (see calibration.run._transport_delays)."""
+        transport_ms = transport_ms or {}
         if truth is None:
             self.mismatches.append({"case": case, "call_id": measured.call_id, "turn": measured.turn,
                                     "what": "oracle has no record of this turn"})
@@ -62,11 +64,11 @@ class Comparison:
                 self.errors[name].append(abs(m - t))
                 if name == "latency_ms":
                     self.signed.append(m - t)
-                delay = stop_transport_ms if name == "barge_in_stop_ms" else transport_ms
+                delay = transport_ms.get(name)
                 if name in self.net and delay is not None:
                     self.net[name].append(abs(m - t - delay))
-        if transport_ms is not None and measured.latency_ms is not None:
-            self.transport.append(transport_ms)
+        if transport_ms.get("latency_ms") is not None and measured.latency_ms is not None:
+            self.transport.append(transport_ms["latency_ms"])
         if truth.latency_ms is not None and truth.programmed_delay_ms is not None:
             self.slip.append(truth.latency_ms - truth.programmed_delay_ms)
         true_cls = {

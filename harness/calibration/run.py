@@ -7,17 +7,20 @@ from typing import Callable
 
 from harness.audio.fixtures import FixtureLibrary
 from harness.calibration.cases import CASES, Case, calibration_scenario
-from harness.calibration.compare import Comparison
+from harness.calibration.compare import DEFAULT_BOUNDS, Comparison
 from harness.agent.server import OracleServer
 from harness.caller.call import CallSettings
 from harness.caller.runner import RunOutcome, RunSpec, run_calls
+import numpy as np
+
 from harness.audio.frames import FRAME_SAMPLES
 from harness.caller.timeline import CallTimeline
+from harness.metrics.playout import play_out
 from harness.metrics.turns import AnalysisSettings, TurnResult
 
 
 async def calibrate(fixtures: FixtureLibrary, cases: tuple[Case, ...] = CASES, calls_per_case: int = 2,
-                    transport: str = "ws-pcm", seed: int = 0,
+                    transport: str = "ws-pcm", seed: int = 0, bounds: dict = DEFAULT_BOUNDS,
                     progress: Callable[[int, int], None] = lambda done, total: None) -> dict:
     """Measure each case's calls with the normal caller and score them against the oracle's log."""
     scenario = calibration_scenario()
@@ -64,35 +67,51 @@ async def calibrate(fixtures: FixtureLibrary, cases: tuple[Case, ...] = CASES, c
             t = truth.get((r.call_id, r.turn))
             tl = timelines.get((case.name, r.call_id))
             stamps = srv.message_stamps.get(r.call_id)
-            comp.add(case.name, r, t, *_transport_delays(tl, stamps, r.turn, t))
+            comp.add(case.name, r, t, _transport_delays(tl, stamps, r.turn, t))
     late = [x for o in outcomes for x in o.lateness_ms]
     health = RunOutcome(lateness_ms=late, loop_lag_p99_ms=max((o.loop_lag_p99_ms or 0) for o in outcomes),
                         cpu_steal_pct=max((o.cpu_steal_pct or 0) for o in outcomes)).harness_health()
-    return comp.report(transport, None, cases=[{"name": c.name, "expect": c.expect,
+    return comp.report(transport, None, bounds=bounds, cases=[{"name": c.name, "expect": c.expect,
                                                  "oracle": c.oracle.model_dump(exclude_defaults=True)}
                                                 for c in cases], harness=health)
 
 
-def _transport_delays(tl: CallTimeline | None, stamps: tuple[list[int], list[int]] | None, index: int,
-                      truth) -> tuple[float | None, float | None]:
-    """Loopback delay of the messages a turn's numbers rest on, from both ends' stamps:
-    the EOS (or barge-in start) frame up, the reply's onset (or last audible) chunk down."""
+def _transport_delays(tl: CallTimeline | None, stamps: tuple[list[int], list[int], list[int]] | None,
+                      index: int, truth) -> dict[str, float | None]:
+    """What the loopback added to a turn's numbers, from both ends' stamps of the same messages:
+    the EOS (or barge-in start) frame on the way up, plus how much later the caller heard the
+    reply's onset chunk (or the stop's last chunk) start than the oracle's playout model did,
+    which includes queueing behind earlier chunks that the loopback delayed. For first byte,
+    the onset chunk's own arrival delay instead. Keys are the metrics they correct."""
     if tl is None or stamps is None or truth is None:
-        return None, None
-    arrivals, sends = stamps
+        return {}
+    arrivals, oracle_sends, oracle_heard = stamps
     turn = next((t for t in tl.turns if t.index == index), None)
     if turn is None:
-        return None, None
+        return {}
+    heard = play_out(tl.audio, tl.t0_ns, tl.clears)
+    first = np.full(len(tl.audio_len), -1, dtype=np.int64)
+    idx = np.flatnonzero(np.diff(heard.chunk, prepend=-1) != 0)
+    idx = idx[heard.chunk[idx] >= 0]
+    first[heard.chunk[idx]] = idx
 
     def up(sample: int) -> int | None:
         n = sample // FRAME_SAMPLES
         return arrivals[n] - tl.send_ns[n] if n < len(arrivals) and n < len(tl.send_ns) else None
 
     def down(seq: int | None) -> int | None:
-        return tl.audio_arrival_ns[seq] - sends[seq] if seq is not None and seq < len(tl.audio_arrival_ns) else None
+        if seq is None or seq >= len(oracle_heard) or seq >= len(first) or first[seq] < 0:
+            return None
+        return heard.time_ns(int(first[seq])) - oracle_heard[seq]
+
+    def arrival(seq: int | None) -> int | None:
+        if seq is None or seq >= len(oracle_sends) or seq >= len(tl.audio_arrival_ns):
+            return None
+        return tl.audio_arrival_ns[seq] - oracle_sends[seq]
 
     def total(a: int | None, b: int | None) -> float | None:
         return None if a is None or b is None else round((a + b) / 1e6, 3)
 
-    return (total(up(turn.eos_sample), down(truth.response_chunk_seq)),
-            total(up(turn.first_speech_sample), down(truth.stop_chunk_seq)))
+    return {"latency_ms": total(up(turn.eos_sample), down(truth.response_chunk_seq)),
+            "first_byte_ms": total(up(turn.eos_sample), arrival(truth.response_chunk_seq)),
+            "barge_in_stop_ms": total(up(turn.first_speech_sample), down(truth.stop_chunk_seq))}
