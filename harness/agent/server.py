@@ -32,6 +32,8 @@ class OracleServer:
         """Per call: arrival of each caller frame; send time of each oracle chunk; when the
         oracle's playout model has each chunk heard (calibration pairs them with the caller's)."""
         self.calls_served = 0
+        """Connections that streamed audio (turnbench's reachability probe does not count)."""
+        self._connections = 0
 
     @property
     def url(self) -> str:
@@ -72,9 +74,9 @@ class OracleServer:
         ws = web.WebSocketResponse(max_msg_size=0, autoping=True, heartbeat=None)
         await ws.prepare(request)
         stamper = stamping.install(request.transport)
-        call_id = request.query.get("call_id", f"oracle-{self.calls_served}")
-        self.calls_served += 1
-        cfg = self.cfg.model_copy(update={"seed": self.cfg.seed * 100_003 + self.calls_served})
+        self._connections += 1
+        call_id = request.query.get("call_id", f"oracle-{self._connections}")
+        cfg = self.cfg.model_copy(update={"seed": self.cfg.seed * 100_003 + self._connections})
         session = OracleSession(cfg, ws.send_bytes, lambda ev: ws.send_str(json.dumps(ev)), call_id)
         self._sessions.add(session)
         mouth = asyncio.create_task(session.run_mouth())
@@ -96,6 +98,8 @@ class OracleServer:
             mouth.cancel()
             await session.close()
             self._sessions.discard(session)
+            if session.frame_arrivals:
+                self.calls_served += 1
             truths = session.finalize(self._threshold)
             self.truth.extend(truths)
             self.message_stamps[session.call_id] = (session.frame_arrivals, session.chunk_sends, session.chunk_heard)

@@ -51,7 +51,7 @@ def plan_turns(scenario: Scenario, fixtures: FixtureLibrary, call_index: int, se
     plans = []
     for step in scenario.steps:
         if isinstance(step, SayStep):
-            fx, kind = _resolve(step.say, fixtures, rng), None
+            fx = _resolve(step.say, fixtures, rng)
             kind = SAY_KINDS.get(fx.kind, "utterance")
         elif isinstance(step, BargeInStep):
             fx, kind = _resolve(step.barge_in.fixture, fixtures, rng), "barge_in"
@@ -176,7 +176,6 @@ class Call:
 
     async def _wait(self, what: str | WaitFor, last_eos_ns: int) -> None:
         s, now = self.settings, time.perf_counter_ns()
-        silence_ns = int(s.reply_silence_ms * 1e6)
         if what == "silence":
             what = WaitFor(silence_ms=s.reply_silence_ms)
         if what == "reply":
@@ -192,7 +191,7 @@ class Call:
                 return
             since = onset
             deadline = max(deadline, onset + int(what.timeout_s * 1e9))
-        await self.listener.wait_silence(since, int((what.silence_ms or s.reply_silence_ms) * 1e6) or silence_ns, deadline)
+        await self.listener.wait_silence(since, int((what.silence_ms or s.reply_silence_ms) * 1e6), deadline)
 
 
 async def run_call(transport: Transport, scenario: Scenario, plans: list[TurnPlan], call_id: str,
