@@ -79,6 +79,18 @@ def test_run_writes_the_run_folder(tmp_path, quick_scenario):
         assert t["latency_ms"] >= 0
 
 
+def test_failed_threshold_is_exit_1(tmp_path, quick_scenario):
+    r = turnbench("run", quick_scenario, "--out", tmp_path / "reports", "--no-progress", "--oracle", "reply_ms=400",
+                  "--threshold", "latency_ms.p50<100", "--threshold", "no_response_rate<=0")
+    assert r.returncode == 1, r.stderr
+    assert "[FAIL] latency_ms.p50<100" in r.stdout and "[pass] no_response_rate<=0" in r.stdout
+    (folder,) = (tmp_path / "reports").iterdir()
+    checks = json.loads((folder / "summary.json").read_text())["thresholds"]
+    assert [c["pass"] for c in checks] == [False, True]
+    r = turnbench("run", quick_scenario, "--threshold", "latency_ms.p50 ~ 100", "--no-progress", "--out", tmp_path)
+    assert r.returncode == 2 and "column 16" in r.stderr
+
+
 def test_broken_scenario_fails_before_any_call(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\nname: bad\nsteps:\n  - say: utt_01_joe\n  - barge_in: {fixture: nope}\n")

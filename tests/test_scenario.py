@@ -40,6 +40,8 @@ def test_shorthands_parse(tmp_path):
     ("version: 2\nname: t\nsteps:\n  - say: a\n", 1, "version", "1"),
     ("version: 1\nname: t\nsteps: []\n", 3, "steps", "at least 1"),
     ("version: 1\nname: t\ncolour: red\nsteps:\n  - say: a\n", 3, "colour", "not permitted"),
+    ("version: 1\nname: t\ndefaults:\n  thresholds:\n    - latency_ms.p99<800\n    - latency_ms.p99 <<\n"
+     "steps:\n  - say: a\n", 6, "defaults.thresholds[1]", "expected a number"),
 ])
 def test_bad_fields_point_at_line_and_field(tmp_path, text, line, field, words):
     with pytest.raises(ScenarioError) as e:

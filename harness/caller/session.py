@@ -7,13 +7,15 @@ from typing import Callable
 import numpy as np
 
 from harness.caller.runner import RunOutcome, RunSpec, run_calls
+from harness.gate import evaluate
 from harness.metrics.summary import summarize
 from harness.metrics.turns import TurnResult
 from harness.results.folder import RunFolder, now_iso
 
 
 async def benchmark(spec: RunSpec, folder: RunFolder, meta: dict, scenario_label: str, target_label: str,
-                    progress: Callable[[int, float | None], None] = lambda done, p50: None) -> tuple[dict, RunOutcome]:
+                    progress: Callable[[int, float | None], None] = lambda done, p50: None,
+                    thresholds: list[str] = ()) -> tuple[dict, RunOutcome]:
     """Run the calls, writing every turn as soon as its call is measured; return the summary."""
     rows: list[dict] = []
     folder.write_json("run.json", {**meta, "status": "running"})
@@ -31,6 +33,8 @@ async def benchmark(spec: RunSpec, folder: RunFolder, meta: dict, scenario_label
     health = outcome.harness_health()
     summary = summarize(rows, calls=spec.calls, target=target_label, transport=spec.transport,
                         scenario=scenario_label, harness=health, call_errors=outcome.call_errors)
+    checks = evaluate(summary, list(thresholds))
+    summary["thresholds"] = [{"expr": c.threshold.expr, "actual": c.actual, "pass": c.passed} for c in checks]
     if outcome.interrupted:
         summary["notes"].append(f"interrupted: {outcome.calls_done} of {spec.calls} calls completed")
     folder.write_json("summary.json", summary)

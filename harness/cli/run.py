@@ -14,8 +14,9 @@ from harness.audio.fixtures import DEFAULT_FIXTURES_DIR, FixtureError, FixtureLi
 from harness.caller.call import CallSettings
 from harness.caller.runner import RunSpec
 from harness.caller.session import benchmark
-from harness.cli.common import (EXIT_INTERRUPTED, EXIT_OK, EXIT_TARGET, EXIT_USAGE, fail,
+from harness.cli.common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TARGET, EXIT_USAGE, fail,
                                 summary_table)
+from harness.gate import ThresholdError, parse_threshold
 from harness.metrics.turns import AnalysisSettings
 from harness.results.folder import RunFolder, run_metadata
 from harness.scenario import ScenarioError, load_scenario
@@ -58,6 +59,9 @@ def oracle_config(pairs: tuple[str, ...]) -> OracleConfig:
 @click.option("--oracle", "oracle_opts", multiple=True, metavar="KEY=VALUE",
               help="Oracle behaviour when --target oracle, e.g. delay_ms=lognormal:300:800, reply_ms=1500, "
                    "noise_dbfs=-50 (repeatable; see `turnbench agent serve --help`).")
+@click.option("--threshold", "thresholds", multiple=True, metavar="EXPR",
+              help="Fail (exit 1) unless the summary meets EXPR, e.g. 'latency_ms.p99<800' or "
+                   "'false_interruption_rate<0.05' (repeatable; adds to the scenario's defaults.thresholds).")
 @click.option("--hints", is_flag=True,
               help="Send turnbench.hint events (which samples are speech) to a ws:// target: needed to drive "
                    "an oracle started with `turnbench agent serve --oracle`; on by itself for --target oracle.")
@@ -67,7 +71,8 @@ def oracle_config(pairs: tuple[str, ...]) -> OracleConfig:
               default=DEFAULT_FIXTURES_DIR, help="Fixture directory (with manifest.json).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
 def run(scenario: str, target: str | None, transport: str | None, calls: int | None, concurrency: int | None,
-        seed: int | None, response_timeout_s: float | None, oracle_opts: tuple[str, ...], hints: bool, out_dir: Path,
+        seed: int | None, response_timeout_s: float | None, oracle_opts: tuple[str, ...],
+        thresholds: tuple[str, ...], hints: bool, out_dir: Path,
         fixtures_dir: Path, progress: bool) -> None:
     """Benchmark an agent with a scenario: real-time calls, per-turn metrics, a run folder.
 
@@ -83,6 +88,12 @@ def run(scenario: str, target: str | None, transport: str | None, calls: int | N
         check_target(target)
     except ValueError as e:
         fail(str(e))
+    for expr in thresholds:
+        try:
+            parse_threshold(expr)
+        except ThresholdError as e:
+            fail(f"--threshold {e}")
+    all_thresholds = [*d.thresholds, *thresholds]
     ocfg = oracle_config(oracle_opts)
     if seed is not None:
         ocfg = ocfg.model_copy(update={"seed": seed})
@@ -115,7 +126,7 @@ def run(scenario: str, target: str | None, transport: str | None, calls: int | N
         async with open_target(target, ocfg, d.barge_in_threshold_ms) as resolved:
             spec = RunSpec(sc, lib, resolved.url, transport or d.transport, spec_calls, spec_conc, settings,
                            analysis, call_id_in_url=settings.hints)
-            return await benchmark(spec, folder, meta, sc.name, resolved.label, on_progress)
+            return await benchmark(spec, folder, meta, sc.name, resolved.label, on_progress, all_thresholds)
 
     try:
         summary, outcome = asyncio.run(go())
@@ -128,12 +139,15 @@ def run(scenario: str, target: str | None, transport: str | None, calls: int | N
         if bar is not None:
             bar.close()
     click.echo(summary_table(summary))
+    for check in summary["thresholds"]:
+        got = f"{check['actual']:g}" if check["actual"] is not None else "no value"
+        click.echo(f"  [{'pass' if check['pass'] else 'FAIL'}] {check['expr']} (got {got})")
     click.echo(f"run folder: {folder.path}")
     if outcome.interrupted:
         raise SystemExit(EXIT_INTERRUPTED)
     if not summary.get("target_spoke"):
         fail(f"{target}: the target never spoke (no audible audio in any turn); is it a voice agent?", EXIT_TARGET)
-    raise SystemExit(EXIT_OK)
+    raise SystemExit(EXIT_FAILED if any(not c["pass"] for c in summary["thresholds"]) else EXIT_OK)
 
 
 @click.command()

@@ -11,6 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from harness.audio.fixtures import FixtureLibrary
+from harness.gate import ThresholdError, parse_threshold
 from harness.scenario.model import BackchannelStep, BargeInStep, Pick, SayStep, Scenario
 
 
@@ -88,6 +89,13 @@ def load_scenario(path: Path | str, fixtures: FixtureLibrary | None = None) -> L
         line = node.start_mark.line + 1 if node is not None else None
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
         raise ScenarioError(path, line, _field_name(err["loc"]), err["msg"] + more) from None
+    for i, expr in enumerate(scenario.defaults.thresholds):
+        try:
+            parse_threshold(expr)
+        except ThresholdError as e:
+            node = _node_at(root, ("defaults", "thresholds", i))
+            raise ScenarioError(path, node.start_mark.line + 1 if node is not None else None,
+                                f"defaults.thresholds[{i}]", str(e)) from None
     if fixtures is not None:
         _check_fixtures(path, root, scenario, fixtures)
     return LoadedScenario(scenario, path, hashlib.sha256(raw).hexdigest())
