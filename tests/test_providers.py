@@ -1,0 +1,60 @@
+"""Agent providers: the registry, and the real offline models on real fixture audio."""
+
+import numpy as np
+import pytest
+
+from harness.agent.providers import ProviderUnavailable, create, model_file
+from harness.agent.providers import base
+from harness.metrics.turns import word_error_rate
+
+
+def test_unknown_provider_lists_the_known_ones():
+    with pytest.raises(ValueError, match="unknown stt provider 'whisper-xl'.*pocketsphinx"):
+        create("stt", "whisper-xl")
+
+
+def test_missing_dependency_says_which_extra(monkeypatch):
+    monkeypatch.setitem(base._REGISTRY["stt"], "ghost", "harness.agent.providers.no_such_module:Ghost")
+    with pytest.raises(ProviderUnavailable, match=r"\.\[agent\]"):
+        create("stt", "ghost")
+    with pytest.raises(ProviderUnavailable, match="not installed"):
+        model_file("no_such_model_package_xyz", "model.bin")
+
+
+def test_silero_finds_the_speech_and_the_pause(fixtures):
+    vad = create("vad", "silero")
+    fx = fixtures["paused_01_1200ms_rms"]
+    x = fx.samples.astype(np.float32) / 32768
+    w = vad.window_samples
+    probs = np.array([vad.speech_prob(x[i : i + w]) for i in range(0, len(x) - w, w)])
+    speech = probs > 0.5
+    t = (np.arange(len(probs)) * w + w / 2) / 16000
+    (a0, a1), (b0, b1) = fx.segments
+    assert speech[(t > a0 + 0.1) & (t < a1 - 0.1)].mean() > 0.9
+    assert not speech[(t > a1 + 0.3) & (t < b0 - 0.3)].any()  # the 1200 ms pause
+    assert not speech[t < a0 - 0.1].any() and not speech[t > b1 + 0.2].any()
+    vad.reset()
+    with pytest.raises(ValueError, match="512"):
+        vad.speech_prob(x[:100])
+
+
+def test_pocketsphinx_streams_partials_and_a_final(fixtures):
+    stt = create("stt", "pocketsphinx")
+    wers = []
+    for fid in ("utt_01_joe", "utt_02_slt", "utt_06_joe"):
+        fx = fixtures[fid]
+        stt.start()
+        partials = [stt.feed(fx.samples[i : i + 320]) for i in range(0, len(fx.samples), 320)]
+        final = stt.finish()
+        assert any(p for p in partials), fid  # hypotheses arrive while the caller is still talking
+        wers.append(word_error_rate(fx.text, final))
+    assert np.mean(wers) < 0.3, wers
+
+
+def test_piper_is_audible_and_reproducible():
+    tts = create("tts", "piper")
+    a = np.concatenate(list(tts.synthesize("Sure, the pharmacy closes at nine.")))
+    b = np.concatenate(list(tts.synthesize("Sure, the pharmacy closes at nine.")))
+    assert a.dtype == np.int16 and len(a) > 16000 * 0.8
+    assert np.sqrt(np.mean((a / 32768.0) ** 2)) > 0.02
+    assert np.array_equal(a, b)
