@@ -58,3 +58,18 @@ def test_piper_is_audible_and_reproducible():
     assert a.dtype == np.int16 and len(a) > 16000 * 0.8
     assert np.sqrt(np.mean((a / 32768.0) ** 2)) > 0.02
     assert np.array_equal(a, b)
+
+
+async def test_simulated_providers_are_labelled_and_behave():
+    stt, llm, tts = create("stt", "sim", transcript="book a table"), create("llm", "sim"), create("tts", "sim")
+    assert all(p.simulated and p.name.startswith("sim-") for p in (stt, llm, tts))
+    stt.start()
+    assert stt.feed(np.zeros(320, np.int16)) is None  # no partial before 300 ms of audio
+    for _ in range(30):
+        partial = stt.feed(np.zeros(320, np.int16))
+    assert partial and "book a table".startswith(partial)
+    assert stt.finish() == "book a table"
+    reply = "".join([t async for t in llm.stream([{"role": "user", "content": "hi"}])])
+    assert reply.endswith(".") and len(reply.split()) >= 4
+    audio = np.concatenate(list(tts.synthesize("Okay.")))
+    assert audio.dtype == np.int16 and np.abs(audio).max() > 1000

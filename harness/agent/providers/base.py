@@ -80,9 +80,11 @@ class TTS(abc.ABC):
 
 _REGISTRY: dict[str, dict[str, str]] = {
     "vad": {"silero": "harness.agent.providers.vad_silero:SileroVad"},
-    "stt": {"pocketsphinx": "harness.agent.providers.stt_pocketsphinx:PocketsphinxStt"},
-    "tts": {"piper": "harness.agent.providers.tts_piper:PiperTts"},
-    "llm": {},
+    "stt": {"pocketsphinx": "harness.agent.providers.stt_pocketsphinx:PocketsphinxStt",
+            "sim": "harness.agent.providers.sim:SimStt"},
+    "tts": {"piper": "harness.agent.providers.tts_piper:PiperTts",
+            "sim": "harness.agent.providers.sim:SimTts"},
+    "llm": {"sim": "harness.agent.providers.sim:SimLlm"},
 }
 
 
