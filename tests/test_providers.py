@@ -73,3 +73,17 @@ async def test_simulated_providers_are_labelled_and_behave():
     assert reply.endswith(".") and len(reply.split()) >= 4
     audio = np.concatenate(list(tts.synthesize("Okay.")))
     assert audio.dtype == np.int16 and np.abs(audio).max() > 1000
+
+
+async def test_llama_streams_a_short_spoken_answer_and_stops_when_cancelled():
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is built by `bash scripts/setup.sh agent`")
+    llm = create("llm", "llama")
+    parts = [t async for t in llm.stream([{"role": "user", "content": "What time does the pharmacy close?"}])]
+    text = "".join(parts)
+    assert len(parts) > 3 and text.strip()[-1] in ".!?" and len(text.split()) <= 48
+    agen = llm.stream([{"role": "user", "content": "Tell me a long story about a cat."}])
+    got = [await agen.__anext__() for _ in range(3)]
+    await agen.aclose()  # a barge-in cancels generation; the model is free again right after
+    assert len(got) == 3
+    again = "".join([t async for t in llm.stream([{"role": "user", "content": "Say hello."}])])
+    assert again.strip()

@@ -84,7 +84,8 @@ _REGISTRY: dict[str, dict[str, str]] = {
             "sim": "harness.agent.providers.sim:SimStt"},
     "tts": {"piper": "harness.agent.providers.tts_piper:PiperTts",
             "sim": "harness.agent.providers.sim:SimTts"},
-    "llm": {"sim": "harness.agent.providers.sim:SimLlm"},
+    "llm": {"llama": "harness.agent.providers.llm_llama:LlamaLlm",
+            "sim": "harness.agent.providers.sim:SimLlm"},
 }
 
 
