@@ -17,23 +17,16 @@ from harness.transports import stamping
 WS_PATH = "/ws"
 
 
-class OracleServer:
-    """Serves the oracle over ws-pcm on `host:port` (port 0 = any free port); keeps its truth log."""
+class AgentServer:
+    """An aiohttp server with the ws-pcm endpoint at /ws and /health; subclasses handle calls."""
 
-    def __init__(self, cfg: OracleConfig, host: str = "127.0.0.1", port: int = 0,
-                 log_path: Path | None = None, barge_in_threshold_ms: float = 500.0):
-        self.cfg, self.host, self.port = cfg, host, port
-        self.log_path = log_path
-        self.truth: list[TurnTruth] = []
-        self._threshold = barge_in_threshold_ms
+    agent = "?"
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.host, self.port = host, port
         self._runner: web.AppRunner | None = None
-        self._sessions: set[OracleSession] = set()
-        self.message_stamps: dict[str, tuple[list[int], list[int], list[int]]] = {}
-        """Per call: arrival of each caller frame; send time of each oracle chunk; when the
-        oracle's playout model has each chunk heard (calibration pairs them with the caller's)."""
         self.calls_served = 0
         """Connections that streamed audio (turnbench's reachability probe does not count)."""
-        self._connections = 0
 
     @property
     def url(self) -> str:
@@ -46,8 +39,13 @@ class OracleServer:
         app.router.add_get("/health", self._health)
         return app
 
-    async def start(self) -> "OracleServer":
-        word_bank(float(self.cfg.level_dbfs))  # synthesise the voice before any call needs it
+    def health(self) -> dict:
+        return {"agent": self.agent, "transports": ["ws-pcm"], "ws_pcm_path": WS_PATH}
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response(self.health())
+
+    async def start(self):
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
@@ -60,15 +58,40 @@ class OracleServer:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> "OracleServer":
+    async def __aenter__(self):
         return await self.start()
 
     async def __aexit__(self, *exc) -> None:
         await self.stop()
 
-    async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response({"agent": "oracle", "transports": ["ws-pcm"], "ws_pcm_path": WS_PATH,
-                                  "config": self.cfg.model_dump()})
+    async def _ws_pcm(self, request: web.Request) -> web.StreamResponse:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class OracleServer(AgentServer):
+    """Serves the oracle over ws-pcm on `host:port` (port 0 = any free port); keeps its truth log."""
+
+    agent = "oracle"
+
+    def __init__(self, cfg: OracleConfig, host: str = "127.0.0.1", port: int = 0,
+                 log_path: Path | None = None, barge_in_threshold_ms: float = 500.0):
+        super().__init__(host, port)
+        self.cfg = cfg
+        self.log_path = log_path
+        self.truth: list[TurnTruth] = []
+        self._threshold = barge_in_threshold_ms
+        self._sessions: set[OracleSession] = set()
+        self.message_stamps: dict[str, tuple[list[int], list[int], list[int]]] = {}
+        """Per call: arrival of each caller frame; send time of each oracle chunk; when the
+        oracle's playout model has each chunk heard (calibration pairs them with the caller's)."""
+        self._connections = 0
+
+    async def start(self) -> "OracleServer":
+        word_bank(float(self.cfg.level_dbfs))  # synthesise the voice before any call needs it
+        return await super().start()
+
+    def health(self) -> dict:
+        return {**super().health(), "config": self.cfg.model_dump()}
 
     async def _ws_pcm(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(max_msg_size=0, autoping=True, heartbeat=None)

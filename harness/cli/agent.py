@@ -31,20 +31,34 @@ def agent() -> None:
 
 
 @agent.command()
-@click.option("--oracle", is_flag=True, required=True,
-              help="Serve the oracle agent (answers with exactly programmed behaviour).")
+@click.option("--oracle", is_flag=True, help="Serve the oracle agent (answers with exactly programmed behaviour).")
+@click.option("--reference", is_flag=True,
+              help="Serve the reference streaming agent (Silero VAD → pocketsphinx → SmolLM2 → Piper, offline).")
+@click.option("--vad", default="silero", show_default=True, help="Reference agent: VAD provider.")
+@click.option("--stt", default="pocketsphinx", show_default=True, help="Reference agent: STT provider (or sim).")
+@click.option("--llm", default="llama", show_default=True, help="Reference agent: LLM provider (or sim).")
+@click.option("--tts", default="piper", show_default=True, help="Reference agent: TTS provider (or sim).")
+@click.option("--eot-silence-ms", type=click.FloatRange(min=50), default=600.0, show_default=True,
+              help="Reference agent: silence that ends the caller's turn.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0 = any free port).")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Append the oracle's ground truth (one JSON line per caller turn) to this file.")
 @_oracle_options
-def serve(oracle: bool, host: str, port: int, log_path: Path | None, **fields) -> None:
+def serve(oracle: bool, reference: bool, vad: str, stt: str, llm: str, tts: str, eot_silence_ms: float,
+          host: str, port: int, log_path: Path | None, **fields) -> None:
     """Serve an agent over ws-pcm at ws://HOST:PORT/ws until Ctrl-C.
 
-    The oracle is driven by turnbench's `turnbench.hint` events (which stream samples are
+    --oracle is driven by turnbench's `turnbench.hint` events (which stream samples are
     speech): call it with `turnbench run SCENARIO --target ws://HOST:PORT/ws --hints`.
+    --reference is a real agent: `turnbench run SCENARIO --target ws://HOST:PORT/ws`.
     """
+    if oracle == reference:
+        fail("choose one of --oracle or --reference", EXIT_USAGE)
+    if reference:
+        _serve_reference(host, port, {"vad": vad, "stt": stt, "llm": llm, "tts": tts}, eot_silence_ms)
+        return
     try:
         cfg = OracleConfig(**{k: v for k, v in fields.items() if v is not None})
     except ValidationError as e:
@@ -59,6 +73,37 @@ def serve(oracle: bool, host: str, port: int, log_path: Path | None, **fields) -
         except OSError as e:
             fail(f"cannot listen on {host}:{port}: {e.strerror}", EXIT_USAGE)
         click.echo(f"oracle agent listening on {srv.url} (health: http://{host}:{srv.port}/health)", err=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await srv.stop()
+        click.echo(f"served {srv.calls_served} calls", err=True)
+
+    asyncio.run(main())
+
+
+def _serve_reference(host: str, port: int, names: dict, eot_silence_ms: float) -> None:
+    from harness.agent.pipeline import PipelineConfig
+    from harness.agent.providers import ProviderUnavailable
+    from harness.agent.reference import ReferenceServer, load_providers
+    try:
+        providers = load_providers(names)
+    except (ProviderUnavailable, ValueError) as e:
+        fail(str(e), EXIT_USAGE)
+    sims = [p.name for p in providers.__dict__.values() if p.simulated]
+    if sims:
+        click.echo(f"note: simulated providers in use: {', '.join(sims)}", err=True)
+
+    async def main() -> None:
+        srv = ReferenceServer(providers, PipelineConfig(eot_silence_ms=eot_silence_ms), host, port,
+                              factory=lambda: load_providers(names))
+        try:
+            await srv.start()
+        except OSError as e:
+            fail(f"cannot listen on {host}:{port}: {e.strerror}", EXIT_USAGE)
+        click.echo(f"reference agent listening on {srv.url} (health: http://{host}:{srv.port}/health)", err=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
