@@ -165,3 +165,11 @@ def test_ctrl_c_keeps_every_measured_turn(tmp_path):
     run = json.loads((turns.parent / "run.json").read_text())
     assert run["status"] == "interrupted" and summary["turns"] == len(rows)
     assert all(r["latency_ms"] is not None for r in rows)
+
+
+def test_agent_serve_needs_exactly_one_agent():
+    for args in (["agent", "serve"], ["agent", "serve", "--oracle", "--reference"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2 and "choose one of --oracle or --reference" in result.output
+    result = CliRunner().invoke(main, ["agent", "serve", "--reference", "--llm", "gpt-99"])
+    assert result.exit_code == 2 and "unknown llm provider 'gpt-99'" in result.output

@@ -65,23 +65,8 @@ def serve(oracle: bool, reference: bool, vad: str, stt: str, llm: str, tts: str,
         err = e.errors()[0]
         fail(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}", EXIT_USAGE)
 
-    async def main() -> None:
-        from harness.agent.server import OracleServer
-        srv = OracleServer(cfg, host, port, log_path)
-        try:
-            await srv.start()
-        except OSError as e:
-            fail(f"cannot listen on {host}:{port}: {e.strerror}", EXIT_USAGE)
-        click.echo(f"oracle agent listening on {srv.url} (health: http://{host}:{srv.port}/health)", err=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await srv.stop()
-        click.echo(f"served {srv.calls_served} calls", err=True)
-
-    asyncio.run(main())
+    from harness.agent.server import OracleServer
+    _serve_forever(OracleServer(cfg, host, port, log_path), "oracle agent")
 
 
 def _serve_reference(host: str, port: int, names: dict, eot_silence_ms: float) -> None:
@@ -96,14 +81,20 @@ def _serve_reference(host: str, port: int, names: dict, eot_silence_ms: float) -
     if sims:
         click.echo(f"note: simulated providers in use: {', '.join(sims)}", err=True)
 
+    srv = ReferenceServer(providers, PipelineConfig(eot_silence_ms=eot_silence_ms), host, port,
+                          factory=lambda: load_providers(names))
+    _serve_forever(srv, "reference agent")
+
+
+def _serve_forever(srv, label: str) -> None:
+    """Start an agent server, say where it listens, and serve until SIGINT or SIGTERM."""
+
     async def main() -> None:
-        srv = ReferenceServer(providers, PipelineConfig(eot_silence_ms=eot_silence_ms), host, port,
-                              factory=lambda: load_providers(names))
         try:
             await srv.start()
         except OSError as e:
-            fail(f"cannot listen on {host}:{port}: {e.strerror}", EXIT_USAGE)
-        click.echo(f"reference agent listening on {srv.url} (health: http://{host}:{srv.port}/health)", err=True)
+            fail(f"cannot listen on {srv.host}:{srv.port}: {e.strerror}", EXIT_USAGE)
+        click.echo(f"{label} listening on {srv.url} (health: http://{srv.host}:{srv.port}/health)", err=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
