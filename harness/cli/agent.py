@@ -38,6 +38,9 @@ def agent() -> None:
 @click.option("--stt", default="pocketsphinx", show_default=True, help="Reference agent: STT provider (or sim).")
 @click.option("--llm", default="llama", show_default=True, help="Reference agent: LLM provider (or sim).")
 @click.option("--tts", default="piper", show_default=True, help="Reference agent: TTS provider (or sim).")
+@click.option("--llm-url", default=None, metavar="URL",
+              help="Reference agent with --llm openai: base URL of an OpenAI-compatible server, e.g. "
+                   "http://127.0.0.1:8000/v1 (vLLM, Ollama, llama.cpp server); key from OPENAI_API_KEY.")
 @click.option("--eot-silence-ms", type=click.FloatRange(min=50), default=600.0, show_default=True,
               help="Reference agent: silence that ends the caller's turn.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -46,7 +49,8 @@ def agent() -> None:
 @click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Append the oracle's ground truth (one JSON line per caller turn) to this file.")
 @_oracle_options
-def serve(oracle: bool, reference: bool, vad: str, stt: str, llm: str, tts: str, eot_silence_ms: float,
+def serve(oracle: bool, reference: bool, vad: str, stt: str, llm: str, tts: str, llm_url: str | None,
+          eot_silence_ms: float,
           host: str, port: int, log_path: Path | None, **fields) -> None:
     """Serve an agent over ws-pcm at ws://HOST:PORT/ws until Ctrl-C.
 
@@ -57,7 +61,8 @@ def serve(oracle: bool, reference: bool, vad: str, stt: str, llm: str, tts: str,
     if oracle == reference:
         fail("choose one of --oracle or --reference", EXIT_USAGE)
     if reference:
-        _serve_reference(host, port, {"vad": vad, "stt": stt, "llm": llm, "tts": tts}, eot_silence_ms)
+        options = {"llm": {"base_url": llm_url}} if llm_url and llm == "openai" else {}
+        _serve_reference(host, port, {"vad": vad, "stt": stt, "llm": llm, "tts": tts}, eot_silence_ms, options)
         return
     try:
         cfg = OracleConfig(**{k: v for k, v in fields.items() if v is not None})
@@ -69,12 +74,12 @@ def serve(oracle: bool, reference: bool, vad: str, stt: str, llm: str, tts: str,
     _serve_forever(OracleServer(cfg, host, port, log_path), "oracle agent")
 
 
-def _serve_reference(host: str, port: int, names: dict, eot_silence_ms: float) -> None:
+def _serve_reference(host: str, port: int, names: dict, eot_silence_ms: float, options: dict) -> None:
     from harness.agent.pipeline import PipelineConfig
     from harness.agent.providers import ProviderUnavailable
     from harness.agent.reference import ReferenceServer, load_providers
     try:
-        providers = load_providers(names)
+        providers = load_providers(names, options)
     except (ProviderUnavailable, ValueError) as e:
         fail(str(e), EXIT_USAGE)
     sims = [p.name for p in providers.__dict__.values() if p.simulated]
@@ -82,7 +87,7 @@ def _serve_reference(host: str, port: int, names: dict, eot_silence_ms: float) -
         click.echo(f"note: simulated providers in use: {', '.join(sims)}", err=True)
 
     srv = ReferenceServer(providers, PipelineConfig(eot_silence_ms=eot_silence_ms), host, port,
-                          factory=lambda: load_providers(names))
+                          factory=lambda: load_providers(names, options))
     _serve_forever(srv, "reference agent")
 
 

@@ -85,6 +85,7 @@ _REGISTRY: dict[str, dict[str, str]] = {
     "tts": {"piper": "harness.agent.providers.tts_piper:PiperTts",
             "sim": "harness.agent.providers.sim:SimTts"},
     "llm": {"llama": "harness.agent.providers.llm_llama:LlamaLlm",
+            "openai": "harness.agent.providers.llm_openai:OpenAiCompatibleLlm",
             "sim": "harness.agent.providers.sim:SimLlm"},
 }
 
