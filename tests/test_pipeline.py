@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_backchannel_words():
-    assert is_backchannel("yeah") and is_backchannel("uh huh") and is_backchannel("Okay.")
+    assert is_backchannel("yeah") and is_backchannel("uh huh") and is_backchannel("Okay.") and is_backchannel("mm-hmm")
     assert not is_backchannel("wait stop") and not is_backchannel("")
 
 
@@ -40,3 +40,19 @@ async def test_barge_in_cancels_and_backchannel_is_talked_through(fixtures):
             assert r.latency_ms is not None and r.false_interruption is False
             assert r.stages_ms["stt_final"] is not None and r.turn_detection_ms >= 600  # vad policy: 600 ms silence
             assert r.wer is not None and r.wer < 0.5
+
+
+async def test_concurrent_calls_each_get_their_own_models(fixtures):
+    made = []
+
+    def factory():
+        made.append(load_providers({"llm": "sim", "tts": "sim"}))
+        return made[-1]
+
+    sc = Scenario.model_validate({"version": 1, "name": "two", "steps": [{"say": "utt_01_joe"}, {"wait": "reply"}]})
+    rows = []
+    async with ReferenceServer(factory(), PipelineConfig(), factory=factory) as srv:
+        spec = RunSpec(sc, fixtures, srv.url, calls=3, concurrency=3, call_settings=CallSettings(response_timeout_s=8))
+        await run_calls(spec, rows.extend)
+    assert len(made) == 3  # one set to start with, two more for the calls that overlapped it
+    assert len(rows) == 3 and all(r.latency_ms is not None and r.wer is not None and r.wer < 0.3 for r in rows)

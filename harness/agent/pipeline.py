@@ -22,7 +22,7 @@ from harness.agent.providers.base import LLM, STT, TTS, VAD
 from harness.audio.frames import FRAME_NS, FRAME_SAMPLES
 from harness.caller.pacing import sleep_until
 
-BACKCHANNELS = {"yeah", "yes", "okay", "ok", "right", "uh huh", "mm hmm", "mhm", "uh-huh", "sure", "yep"}
+BACKCHANNEL_WORDS = {"yeah", "yes", "yep", "okay", "ok", "right", "sure", "uh", "huh", "mm", "hmm", "mhm"}
 CLAUSE_END = re.compile(r"(?<=[.!?;:,])\s+")
 
 
@@ -62,8 +62,9 @@ class _Speech:
 
 
 def is_backchannel(text: str) -> bool:
-    words = " ".join(re.findall(r"[a-z]+", text.lower()))
-    return bool(words) and (words in BACKCHANNELS or all(w in {"yeah", "okay", "ok", "right", "uh", "huh", "mm", "hmm", "mhm", "yes", "yep"} for w in words.split()))
+    """Lexically a backchannel: only words like "yeah", "okay", "uh huh", "mm hmm"."""
+    words = re.findall(r"[a-z]+", text.lower())
+    return bool(words) and all(w in BACKCHANNEL_WORDS for w in words)
 
 
 class ReferenceSession:

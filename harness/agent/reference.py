@@ -24,8 +24,9 @@ def load_providers(names: dict[str, str] | None = None, options: dict[str, dict]
 
 
 class ReferenceServer(AgentServer):
-    """Serves the reference pipeline. Calls are handled one at a time per model set: the VAD and
-    STT keep per-utterance state, so a second concurrent call gets its own instances."""
+    """Serves the reference pipeline. The VAD and STT keep per-utterance state, so each call
+    in flight holds a model set of its own: idle sets are reused, new ones come from `factory`
+    (a call that finds none free and no factory is refused)."""
 
     agent = "reference"
 
@@ -34,7 +35,7 @@ class ReferenceServer(AgentServer):
         super().__init__(host, port)
         self.providers, self.cfg = providers, cfg
         self._factory = factory
-        self._busy = False
+        self._idle: list[Providers] = [providers]
 
     def health(self) -> dict:
         return {**super().health(), "providers": self.providers.labels}
@@ -42,11 +43,14 @@ class ReferenceServer(AgentServer):
     async def _ws_pcm(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(max_msg_size=0, heartbeat=None)
         await ws.prepare(request)
+        if self._idle:
+            providers = self._idle.pop()
+        elif self._factory is not None:
+            providers = await asyncio.get_running_loop().run_in_executor(None, self._factory)
+        else:
+            await ws.close(code=1013, message=b"busy: one call at a time without a provider factory")
+            return ws
         stamper = stamping.install(request.transport)
-        providers = self.providers
-        if self._busy and self._factory is not None:
-            providers = self._factory()
-        self._busy = True
         providers.vad.reset()
         session = ReferenceSession(providers, self.cfg, ws.send_bytes, lambda ev: ws.send_str(json.dumps(ev)))
         runner = asyncio.create_task(session.run())
@@ -60,6 +64,6 @@ class ReferenceServer(AgentServer):
             pass
         finally:
             runner.cancel()
-            self._busy = False
+            self._idle.append(providers)
             self.calls_served += got_audio
         return ws

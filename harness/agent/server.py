@@ -80,7 +80,6 @@ class OracleServer(AgentServer):
         self.log_path = log_path
         self.truth: list[TurnTruth] = []
         self._threshold = barge_in_threshold_ms
-        self._sessions: set[OracleSession] = set()
         self.message_stamps: dict[str, tuple[list[int], list[int], list[int]]] = {}
         """Per call: arrival of each caller frame; send time of each oracle chunk; when the
         oracle's playout model has each chunk heard (calibration pairs them with the caller's)."""
@@ -101,7 +100,6 @@ class OracleServer(AgentServer):
         call_id = request.query.get("call_id", f"oracle-{self._connections}")
         cfg = self.cfg.model_copy(update={"seed": self.cfg.seed * 100_003 + self._connections})
         session = OracleSession(cfg, ws.send_bytes, lambda ev: ws.send_str(json.dumps(ev)), call_id)
-        self._sessions.add(session)
         mouth = asyncio.create_task(session.run_mouth())
         try:
             async for msg in ws:
@@ -120,7 +118,6 @@ class OracleServer(AgentServer):
         finally:
             mouth.cancel()
             await session.close()
-            self._sessions.discard(session)
             if session.frame_arrivals:
                 self.calls_served += 1
             truths = session.finalize(self._threshold)

@@ -14,17 +14,10 @@ BUILTIN_TARGETS = ("oracle",)
 
 @dataclass(frozen=True)
 class ResolvedTarget:
-    """Where calls go, and what kind of target it is."""
+    """Where calls go, and how reports name the target."""
 
     url: str
     label: str
-    builtin: str | None = None
-    oracle: object | None = None
-    """The in-process OracleServer when the target is the oracle (tests and calibrate read its truth)."""
-
-    @property
-    def hints(self) -> bool:
-        return self.builtin == "oracle"
 
 
 def check_target(target: str) -> None:
@@ -44,7 +37,7 @@ async def open_target(target: str, oracle_cfg: OracleConfig | None = None,
     if target == "oracle":
         from harness.agent.server import OracleServer
         async with OracleServer(oracle_cfg or OracleConfig(), barge_in_threshold_ms=barge_in_threshold_ms) as srv:
-            yield ResolvedTarget(srv.url, "oracle", "oracle", srv)
+            yield ResolvedTarget(srv.url, "oracle")
         return
     await probe(target)
     yield ResolvedTarget(target, target)
