@@ -28,7 +28,7 @@ def turnbench(*args, **kw):
 @pytest.fixture
 def quick_scenario(tmp_path):
     p = tmp_path / "quick.yaml"
-    p.write_text("version: 1\nname: quick\ndefaults:\n  calls: 2\n  concurrency: 2\nsteps:\n"
+    p.write_text("version: 1\nname: quick\ndefaults:\n  target: oracle\n  calls: 2\n  concurrency: 2\nsteps:\n"
                  "  - say: bc_yeah_joe\n  - wait: reply\n  - say: bc_okay_slt\n  - wait: reply\n")
     return p
 

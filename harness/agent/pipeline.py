@@ -1,10 +1,11 @@
-"""The reference agent's streaming pipeline for one call.
+"""The reference agent's pipeline for one call.
 
-caller audio → VAD (Silero) → turn detection (silence) → STT (streaming; final at end of turn)
-→ LLM (streaming tokens) → TTS clause by clause → audio out at real-time pace, with barge-in
-(speech over the agent cancels LLM and TTS and stops the audio at once) and backchannels
-(short and lexically "yeah", "okay", … do not). Every stage reports its own duration as a JSON
-event on the same connection, so turnbench can split the latency into stages.
+caller audio → VAD (Silero) → turn detection (`vad`: silence; `semantic`: acoustic and lexical
+cues) → STT (streaming partials; final at end of turn) → LLM (streaming tokens, optionally
+started speculatively on a stable partial) → TTS clause by clause → audio out at real-time pace.
+Speech over the agent cancels LLM and TTS and stops the audio at once (barge-in), unless it is
+short and lexically a backchannel ("yeah", "okay", "uh huh"). Every stage reports its own
+duration as a JSON event on the same connection, so turnbench can split latency into stages.
 """
 
 from __future__ import annotations
@@ -13,24 +14,30 @@ import asyncio
 import concurrent.futures
 import re
 import time
-from dataclasses import dataclass, field
-from typing import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Literal
 
 import numpy as np
 
-from harness.agent.providers.base import LLM, STT, TTS, VAD
+from harness.agent.providers.base import LLM, STT, TTS, VAD, TurnDetector
+from harness.agent.respond import Emit, Gate, Responder, Speculation, elapsed_ms
 from harness.audio.frames import FRAME_NS, FRAME_SAMPLES
 from harness.caller.pacing import sleep_until
 
 BACKCHANNEL_WORDS = {"yeah", "yes", "yep", "okay", "ok", "right", "sure", "uh", "huh", "mm", "hmm", "mhm"}
-CLAUSE_END = re.compile(r"(?<=[.!?;:,])\s+")
 
 
-@dataclass
+@dataclass(frozen=True)
 class PipelineConfig:
-    """How the reference agent takes turns."""
+    """How the reference agent takes turns and produces replies."""
 
-    eot_silence_ms: float = 600.0
+    mode: Literal["streaming", "batch"] = "streaming"
+    """batch = the classic baseline: transcribe the whole utterance at the end of the turn, wait
+    for the whole LLM answer, synthesise all of it, then play."""
+    speculative: bool = True
+    """Start the LLM on a stable partial transcript during the end-of-turn silence (streaming only)."""
+    speculate_after_ms: float = 150.0
+    """Silence (with an unchanged partial) after which a speculative generation starts."""
     vad_threshold: float = 0.5
     barge_in_ms: float = 250.0
     """Speech over the agent for this long, not lexically a backchannel, interrupts it."""
@@ -45,6 +52,7 @@ class Providers:
     stt: STT
     llm: LLM
     tts: TTS
+    turn: TurnDetector
 
     @property
     def labels(self) -> dict:
@@ -59,6 +67,7 @@ class _Speech:
     last_voice_ns: int
     over_agent: bool
     partial: str = ""
+    partial_since_ns: int = 0
 
 
 def is_backchannel(text: str) -> bool:
@@ -71,16 +80,21 @@ class ReferenceSession:
     """One call's pipeline. Feed frames with `on_audio`; run `run()` for as long as the call lasts."""
 
     def __init__(self, providers: Providers, cfg: PipelineConfig,
-                 send_audio: Callable[[bytes], Awaitable[None]], send_event: Callable[[dict], Awaitable[None]]):
+                 send_audio: Callable[[bytes], Awaitable[None]], send_event: Emit):
         self.p, self.cfg = providers, cfg
-        self._send_audio, self._send_event = send_audio, send_event
+        self._send_audio, self._event = send_audio, send_event
+        self._batch = cfg.mode == "batch"
         self._frames: asyncio.Queue[tuple[int, np.ndarray]] = asyncio.Queue()
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr")
-        self._out: asyncio.Queue[np.ndarray | None] = asyncio.Queue()
+        self._out: asyncio.Queue[tuple[int, np.ndarray]] = asyncio.Queue()
+        self._epoch = 0
+        self._tts_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
         self._speech: _Speech | None = None
+        self._utterance: list[np.ndarray] = []
         self._preroll: list[np.ndarray] = []
         self._vad_buf = np.zeros(0, dtype=np.float32)
         self._response: asyncio.Task | None = None
+        self._spec: Speculation | None = None
         self._speaking = False
         self._history: list[dict] = []
         self._voiced = False
@@ -97,16 +111,19 @@ class ReferenceSession:
         try:
             while True:
                 arrival, frame = await self._frames.get()
-                voiced = await loop.run_in_executor(self._pool, self._listen, frame)
-                await self._after_frame(arrival, frame, voiced)
+                voiced, partial = await loop.run_in_executor(self._pool, self._listen, frame)
+                await self._after_frame(arrival, frame, voiced, partial)
         finally:
             mouth.cancel()
+            if self._spec is not None:
+                self._spec.cancel()
             if self._response is not None:
                 self._response.cancel()
             self._pool.shutdown(wait=False, cancel_futures=True)
+            self._tts_pool.shutdown(wait=False, cancel_futures=True)
 
-    def _listen(self, frame: np.ndarray) -> bool:
-        """In the ASR thread: VAD over full windows, and STT on the frame when in speech."""
+    def _listen(self, frame: np.ndarray) -> tuple[bool, str | None]:
+        """In the ASR thread: VAD over full windows; STT and turn cues on the frame when in speech."""
         self._vad_buf = np.concatenate([self._vad_buf, frame.astype(np.float32) / 32768.0])
         w = self.p.vad.window_samples
         voiced = None
@@ -114,27 +131,54 @@ class ReferenceSession:
             prob = self.p.vad.speech_prob(self._vad_buf[:w])
             self._vad_buf = self._vad_buf[w:]
             voiced = bool(voiced) or prob >= self.cfg.vad_threshold
-        if self._speech is not None:
-            partial = self.p.stt.feed(frame)
-            if partial:
-                self._speech.partial = partial
         if voiced is not None:  # frames are 20 ms, windows 32 ms: a frame without a window keeps the last verdict
             self._voiced = voiced
-        return self._voiced
+        partial = None
+        if self._speech is not None:
+            self.p.turn.observe(frame, self._voiced)
+            if self._batch:
+                self._utterance.append(frame)
+            else:
+                partial = self.p.stt.feed(frame)
+        return self._voiced, partial
 
-    async def _after_frame(self, now: int, frame: np.ndarray, voiced: bool) -> None:
+    def _begin_utterance(self, pre: list[np.ndarray]) -> None:
+        """In the ASR thread: a new utterance, with the audio just before the VAD fired."""
+        self.p.turn.reset()
+        for f in pre:
+            self.p.turn.observe(f, True)
+        if self._batch:
+            self._utterance = list(pre)
+            return
+        self.p.stt.start()
+        for f in pre:
+            self.p.stt.feed(f)
+
+    def _final_transcript(self) -> str:
+        """In the ASR thread: the final transcript (batch: the whole utterance recognised now)."""
+        if self._batch:
+            self.p.stt.start()
+            for f in self._utterance:
+                self.p.stt.feed(f)
+            self._utterance = []
+        return self.p.stt.finish()
+
+    async def _after_frame(self, now: int, frame: np.ndarray, voiced: bool, partial: str | None) -> None:
         loop = asyncio.get_running_loop()
         if self._speech is None:
             self._preroll = (self._preroll + [frame])[-int(self.cfg.preroll_ms / 20):]
             if not voiced:
                 return
             talking = self._speaking or self._response is not None
-            self._speech = _Speech(now, now, talking)
-            pre = self._preroll
-            await loop.run_in_executor(self._pool, lambda: (self.p.stt.start(), [self.p.stt.feed(f) for f in pre]))
+            self._speech = _Speech(now, now, talking, partial_since_ns=now)
+            await loop.run_in_executor(self._pool, self._begin_utterance, self._preroll)
             await self._event({"type": "vad.start", "over_agent": talking})
             return
         sp = self._speech
+        if partial and partial != sp.partial:
+            sp.partial, sp.partial_since_ns = partial, now
+            if self._spec is not None and not self._spec.matches(partial):
+                await self._drop_speculation()
         if voiced:
             sp.last_voice_ns = now
             dur_ms = (now - sp.started_ns) / 1e6
@@ -143,57 +187,72 @@ class ReferenceSession:
                 await self._interrupt()
                 sp.over_agent = False
             return
-        if (now - sp.last_voice_ns) / 1e6 < self.cfg.eot_silence_ms:
-            return
-        # end of turn: silence long enough
+        silence_ms = (now - sp.last_voice_ns) / 1e6
+        if silence_ms >= self.p.turn.silence_needed_ms(sp.partial):
+            await self._end_of_turn(sp)
+        elif (self.cfg.speculative and not self._batch and self._spec is None and sp.partial and not sp.over_agent
+              and silence_ms >= self.cfg.speculate_after_ms and (now - sp.partial_since_ns) / 1e6 >= silence_ms):
+            messages = self._history + [{"role": "user", "content": sp.partial}]
+            self._spec = Speculation(sp.partial, self._responder(Gate(self._play, self._event)),
+                                     self.p.llm.stream(messages))
+            await self._event({"type": "llm.speculation_started", "text": sp.partial})
+
+    async def _end_of_turn(self, sp: _Speech) -> None:
+        loop = asyncio.get_running_loop()
         self._speech = None
         await self._event({"type": "vad.stop"})
         t0 = time.perf_counter_ns()
-        text = await loop.run_in_executor(self._pool, self.p.stt.finish)
+        text = await loop.run_in_executor(self._pool, self._final_transcript)
         if sp.over_agent and (not text or is_backchannel(text)):  # said over the agent: never a turn of its own
+            await self._drop_speculation()
             await self._event({"type": "backchannel.ignored", "text": text})
             return
-        await self._event({"type": "turn.end"})
-        await self._event({"type": "stt.final", "text": text, "duration_ms": round((time.perf_counter_ns() - t0) / 1e6, 3)})
+        score = getattr(self.p.turn, "last_score", None)
+        await self._event({"type": "turn.end", "policy": self.p.turn.name,
+                           **({"completeness": round(score, 3)} if score is not None else {})})
+        await self._event({"type": "stt.final", "text": text, "duration_ms": elapsed_ms(t0)})
         if not text.strip():
+            await self._drop_speculation()
             return
         await self._interrupt()
         self.turns += 1
-        self._response = loop.create_task(self._respond(text, time.perf_counter_ns()))
+        spec, self._spec = self._spec, None
+        if spec is not None and not spec.matches(text):
+            spec.cancel()
+            await self._event({"type": "llm.speculation_discarded", "text": spec.text, "final": text})
+            spec = None
+        self._history = (self._history + [{"role": "user", "content": text}])[-6:]
+        t_final = time.perf_counter_ns()
+        if spec is not None:
+            await spec.confirm(t_final)
+            work = spec.task
+        else:
+            work = self._responder(Gate(self._play, self._event, opened_ns=t_final)).respond(
+                self.p.llm.stream(list(self._history)))
+        self._response = loop.create_task(self._reply(work, spec))
+
+    def _responder(self, gate: Gate) -> Responder:
+        return Responder(self.p.tts, self._tts_pool, gate, batch=self._batch)
+
+    async def _drop_speculation(self) -> None:
+        """The transcript moved on: the speculative generation is of no use."""
+        spec, self._spec = self._spec, None
+        if spec is not None:
+            spec.cancel()
+            await self._event({"type": "llm.speculation_discarded", "text": spec.text})
 
     # -- response ----------------------------------------------------------------------------
 
-    async def _respond(self, text: str, t_final: int) -> None:
-        loop = asyncio.get_running_loop()
-        self._history = (self._history + [{"role": "user", "content": text}])[-6:]
-        reply, pending, first_token, first_audio = "", "", None, None
+    async def _reply(self, work: Awaitable[str], spec: Speculation | None) -> None:
+        """Await the reply being spoken (cancelled on barge-in) and remember what was said."""
         try:
-            async for delta in self.p.llm.stream(list(self._history)):
-                if first_token is None:
-                    first_token = time.perf_counter_ns()
-                    await self._event({"type": "llm.first_token", "duration_ms": round((first_token - t_final) / 1e6, 3)})
-                reply += delta
-                pending += delta
-                *clauses, pending = CLAUSE_END.split(pending)
-                for clause in clauses:
-                    first_audio = await self._speak(clause, first_audio, loop)
-            if pending.strip():
-                await self._speak(pending, first_audio, loop)
+            reply = await work
             self._history.append({"role": "assistant", "content": reply})
         finally:
-            self._response = None
-
-    async def _speak(self, clause: str, first_audio: int | None, loop) -> int | None:
-        if not clause.strip():
-            return first_audio
-        t0 = time.perf_counter_ns()
-        chunks = await loop.run_in_executor(None, lambda: list(self.p.tts.synthesize(clause)))
-        if first_audio is None:
-            first_audio = time.perf_counter_ns()
-            await self._event({"type": "tts.first_audio", "duration_ms": round((first_audio - t0) / 1e6, 3)})
-        for c in chunks:
-            self._out.put_nowait(c)
-        return first_audio
+            if spec is not None:
+                spec.cancel()
+            if self._response is asyncio.current_task():
+                self._response = None
 
     async def _interrupt(self) -> None:
         """Barge-in: cancel generation and drop every sample not yet sent."""
@@ -201,6 +260,7 @@ class ReferenceSession:
         if self._response is not None:
             self._response.cancel()
             self._response = None
+        self._epoch += 1  # the mouth drops whatever it holds of an older epoch
         while not self._out.empty():
             self._out.get_nowait()
         if was:
@@ -209,29 +269,34 @@ class ReferenceSession:
 
     # -- output ------------------------------------------------------------------------------
 
+    def _play(self, chunk: np.ndarray) -> None:
+        """Queue reply audio for the mouth, tagged with the current epoch."""
+        self._out.put_nowait((self._epoch, chunk))
+
     async def _mouth(self) -> None:
         """Real-time pacing of the reply in 20 ms frames on an absolute schedule."""
-        buf = np.zeros(0, dtype=np.int16)
         while True:
-            if not len(buf):
-                if self._speaking and self._out.empty():
-                    self._speaking = False
-                    await self._event({"type": "audio.stop"})
-                buf = await self._out.get()
-                start, n = time.perf_counter_ns(), 0
-                if not self._speaking:
-                    self._speaking = True
-                    await self._event({"type": "audio.start"})
-            while len(buf) or not self._out.empty():
+            epoch, buf = await self._out.get()
+            if epoch != self._epoch:
+                continue
+            if not self._speaking:
+                self._speaking = True
+                await self._event({"type": "audio.start"})
+            start, n = time.perf_counter_ns(), 0
+            while epoch == self._epoch:
                 if len(buf) < FRAME_SAMPLES and not self._out.empty():
-                    buf = np.concatenate([buf, self._out.get_nowait()])
-                if not self._speaking:  # interrupted: the rest is dropped
-                    buf = np.zeros(0, dtype=np.int16)
+                    e, more = self._out.get_nowait()
+                    if e == epoch:
+                        buf = np.concatenate([buf, more])
+                    continue
+                if not len(buf):
                     break
                 frame, buf = buf[:FRAME_SAMPLES], buf[FRAME_SAMPLES:]
                 await sleep_until(start + n * FRAME_NS)
+                if epoch != self._epoch:  # interrupted while waiting: not one more frame
+                    break
                 await self._send_audio(frame.tobytes())
                 n += 1
-
-    async def _event(self, event: dict) -> None:
-        await self._send_event(event)
+            if epoch == self._epoch and self._speaking and self._out.empty():
+                self._speaking = False
+                await self._event({"type": "audio.stop"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import asdict
 
 import aiohttp
 from aiohttp import web
@@ -13,14 +14,24 @@ from harness.agent.providers import create
 from harness.agent.server import AgentServer
 from harness.transports import stamping
 
-DEFAULTS = {"vad": "silero", "stt": "pocketsphinx", "llm": "llama", "tts": "piper"}
+DEFAULTS = {"vad": "silero", "stt": "pocketsphinx", "llm": "llama", "tts": "piper", "turn": "vad"}
+KINDS = ("vad", "stt", "llm", "tts", "turn")
 
 
-def load_providers(names: dict[str, str] | None = None, options: dict[str, dict] | None = None) -> Providers:
-    """Instantiate each stage's provider by name (models load here, once, before serving)."""
+def load_providers(names: dict[str, str] | None = None, options: dict[str, dict] | None = None,
+                   llm_hedge: int = 1) -> Providers:
+    """Instantiate each stage's provider by name (models load here, once, before serving).
+    `llm_hedge` > 1 races that many LLM instances per reply (first token wins)."""
     names = {**DEFAULTS, **(names or {})}
     options = options or {}
-    return Providers(**{k: create(k, names[k], **options.get(k, {})) for k in ("vad", "stt", "llm", "tts")})
+    made = {k: create(k, names[k], **options.get(k, {})) for k in KINDS}
+    if llm_hedge > 1:
+        from harness.agent.providers.llm_hedge import HedgedLlm
+        made["llm"] = HedgedLlm([made["llm"], *(create("llm", names["llm"], **options.get("llm", {}))
+                                                for _ in range(llm_hedge - 1))])
+    for provider in made.values():
+        getattr(provider, "warm", lambda: None)()
+    return Providers(**made)
 
 
 class ReferenceServer(AgentServer):
@@ -37,8 +48,12 @@ class ReferenceServer(AgentServer):
         self._factory = factory
         self._idle: list[Providers] = [providers]
 
+    def add_idle(self, providers: Providers) -> None:
+        """One more model set ready for a call in flight."""
+        self._idle.append(providers)
+
     def health(self) -> dict:
-        return {**super().health(), "providers": self.providers.labels}
+        return {**super().health(), "providers": self.providers.labels, "pipeline": asdict(self.cfg)}
 
     async def _ws_pcm(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(max_msg_size=0, heartbeat=None)

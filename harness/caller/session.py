@@ -33,6 +33,7 @@ async def benchmark(spec: RunSpec, folder: RunFolder, meta: dict, scenario_label
     health = outcome.harness_health()
     summary = summarize(rows, calls=spec.calls, target=target_label, transport=spec.transport,
                         scenario=scenario_label, harness=health, call_errors=outcome.call_errors)
+    label_providers(summary, meta.get("agent"))
     checks = evaluate(summary, list(thresholds))
     summary["thresholds"] = [{"expr": c.threshold.expr, "actual": c.actual, "pass": c.passed} for c in checks]
     if outcome.interrupted:
@@ -43,3 +44,16 @@ async def benchmark(spec: RunSpec, folder: RunFolder, meta: dict, scenario_label
                                    "calls_completed": outcome.calls_done, "turns_written": folder.turns_written})
     folder.close()
     return summary, outcome
+
+
+def label_providers(summary: dict, agent: dict | None) -> None:
+    """Name the agent's providers in the summary, and say loudly which of them are simulated."""
+    providers = (agent or {}).get("providers")
+    if not providers:
+        return
+    summary["providers"] = providers
+    sims = sorted(p["name"] for p in providers.values() if p.get("simulated"))
+    summary["simulated_providers"] = sims
+    if sims:
+        summary["notes"].append(f"SIMULATED providers: {', '.join(sims)}: their latencies are drawn from "
+                                "published figures, not measured from real models")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def _oracle_options(func):
 
 @click.group()
 def agent() -> None:
-    """Built-in agents: the oracle (programmed behaviour, for calibration and tests)."""
+    """Built-in agents: the reference streaming agent and the oracle (programmed behaviour, for calibration)."""
 
 
 @agent.command()
@@ -35,14 +36,33 @@ def agent() -> None:
 @click.option("--reference", is_flag=True,
               help="Serve the reference streaming agent (Silero VAD → pocketsphinx → SmolLM2 → Piper, offline).")
 @click.option("--vad", default="silero", show_default=True, help="Reference agent: VAD provider.")
-@click.option("--stt", default="pocketsphinx", show_default=True, help="Reference agent: STT provider (or sim).")
-@click.option("--llm", default="llama", show_default=True, help="Reference agent: LLM provider (or sim).")
-@click.option("--tts", default="piper", show_default=True, help="Reference agent: TTS provider (or sim).")
+@click.option("--stt", default="pocketsphinx", show_default=True,
+              help="Reference agent: STT provider: pocketsphinx (streaming), whisper (faster-whisper tiny.en), sim.")
+@click.option("--llm", default="llama", show_default=True,
+              help="Reference agent: LLM provider: llama (SmolLM2 on llama-cpp-python), openai (with --llm-url), sim.")
+@click.option("--tts", default="piper", show_default=True, help="Reference agent: TTS provider: piper, sim.")
 @click.option("--llm-url", default=None, metavar="URL",
               help="Reference agent with --llm openai: base URL of an OpenAI-compatible server, e.g. "
                    "http://127.0.0.1:8000/v1 (vLLM, Ollama, llama.cpp server); key from OPENAI_API_KEY.")
+@click.option("--turn", type=click.Choice(["vad", "semantic"]), default="vad", show_default=True,
+              help="Reference agent: turn detection. vad = end after --eot-silence-ms of silence; semantic = "
+                   "pitch/energy and transcript cues end complete phrases sooner and unfinished ones later.")
 @click.option("--eot-silence-ms", type=click.FloatRange(min=50), default=600.0, show_default=True,
-              help="Reference agent: silence that ends the caller's turn.")
+              help="Reference agent, --turn vad: silence that ends the caller's turn.")
+@click.option("--pipeline", "mode", type=click.Choice(["streaming", "batch"]), default="streaming",
+              show_default=True,
+              help="Reference agent: streaming (every stage feeds the next as it goes) or batch (whole "
+                   "transcript, whole LLM answer, whole TTS audio, then play: the classic baseline).")
+@click.option("--speculative/--no-speculative", default=True, show_default=True,
+              help="Reference agent, streaming: start the LLM on a stable partial transcript before the "
+                   "turn is confirmed (discarded if the transcript changes).")
+@click.option("--llm-hedge", type=click.IntRange(1, 4), default=1, show_default=True,
+              help="Reference agent: race this many LLM requests per reply; the first token wins.")
+@click.option("--preload", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Reference agent: model sets to load before serving (one per call in flight; more are "
+                   "loaded on demand, which delays that call's first frames).")
+@click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write {url, health} as JSON to this file once listening (how `turnbench run` waits).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0 = any free port).")
@@ -50,7 +70,8 @@ def agent() -> None:
               help="Append the oracle's ground truth (one JSON line per caller turn) to this file.")
 @_oracle_options
 def serve(oracle: bool, reference: bool, vad: str, stt: str, llm: str, tts: str, llm_url: str | None,
-          eot_silence_ms: float,
+          turn: str, eot_silence_ms: float, mode: str, speculative: bool, llm_hedge: int, preload: int,
+          ready_file: Path | None,
           host: str, port: int, log_path: Path | None, **fields) -> None:
     """Serve an agent over ws-pcm at ws://HOST:PORT/ws until Ctrl-C.
 
@@ -61,8 +82,15 @@ def serve(oracle: bool, reference: bool, vad: str, stt: str, llm: str, tts: str,
     if oracle == reference:
         fail("choose one of --oracle or --reference", EXIT_USAGE)
     if reference:
-        options = {"llm": {"base_url": llm_url}} if llm_url and llm == "openai" else {}
-        _serve_reference(host, port, {"vad": vad, "stt": stt, "llm": llm, "tts": tts}, eot_silence_ms, options)
+        if llm == "openai" and not llm_url:
+            fail("--llm openai needs --llm-url (the server's base URL, e.g. http://127.0.0.1:8000/v1)", EXIT_USAGE)
+        options = {"llm": {"base_url": llm_url}} if llm == "openai" else {}
+        if turn == "vad":
+            options["turn"] = {"silence_ms": eot_silence_ms}
+        from harness.agent.pipeline import PipelineConfig
+        cfg = PipelineConfig(mode=mode, speculative=speculative)
+        names = {"vad": vad, "stt": stt, "llm": llm, "tts": tts, "turn": turn}
+        _serve_reference(host, port, names, cfg, options, llm_hedge, preload, ready_file)
         return
     try:
         cfg = OracleConfig(**{k: v for k, v in fields.items() if v is not None})
@@ -71,27 +99,29 @@ def serve(oracle: bool, reference: bool, vad: str, stt: str, llm: str, tts: str,
         fail(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}", EXIT_USAGE)
 
     from harness.agent.server import OracleServer
-    _serve_forever(OracleServer(cfg, host, port, log_path), "oracle agent")
+    _serve_forever(OracleServer(cfg, host, port, log_path), "oracle agent", ready_file)
 
 
-def _serve_reference(host: str, port: int, names: dict, eot_silence_ms: float, options: dict) -> None:
-    from harness.agent.pipeline import PipelineConfig
+def _serve_reference(host: str, port: int, names: dict, cfg, options: dict, llm_hedge: int, preload: int,
+                     ready_file: Path | None) -> None:
     from harness.agent.providers import ProviderUnavailable
     from harness.agent.reference import ReferenceServer, load_providers
+    click.echo(f"loading models: {', '.join(f'{k}={v}' for k, v in names.items())} …", err=True)
     try:
-        providers = load_providers(names, options)
+        providers = load_providers(names, options, llm_hedge)
     except (ProviderUnavailable, ValueError) as e:
         fail(str(e), EXIT_USAGE)
     sims = [p.name for p in providers.__dict__.values() if p.simulated]
     if sims:
         click.echo(f"note: simulated providers in use: {', '.join(sims)}", err=True)
 
-    srv = ReferenceServer(providers, PipelineConfig(eot_silence_ms=eot_silence_ms), host, port,
-                          factory=lambda: load_providers(names, options))
-    _serve_forever(srv, "reference agent")
+    srv = ReferenceServer(providers, cfg, host, port, factory=lambda: load_providers(names, options, llm_hedge))
+    for _ in range(preload - 1):
+        srv.add_idle(load_providers(names, options, llm_hedge))
+    _serve_forever(srv, f"reference agent ({cfg.mode}, turn={names['turn']})", ready_file)
 
 
-def _serve_forever(srv, label: str) -> None:
+def _serve_forever(srv, label: str, ready_file: Path | None = None) -> None:
     """Start an agent server, say where it listens, and serve until SIGINT or SIGTERM."""
 
     async def main() -> None:
@@ -100,6 +130,10 @@ def _serve_forever(srv, label: str) -> None:
         except OSError as e:
             fail(f"cannot listen on {srv.host}:{srv.port}: {e.strerror}", EXIT_USAGE)
         click.echo(f"{label} listening on {srv.url} (health: http://{srv.host}:{srv.port}/health)", err=True)
+        if ready_file is not None:
+            tmp = ready_file.with_name(ready_file.name + ".tmp")
+            tmp.write_text(json.dumps({"url": srv.url, "health": srv.health()}))
+            tmp.replace(ready_file)  # atomic: the waiting side never reads half a file
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from harness.agent.launch import AgentStartFailed
 from harness.agent.oracle_config import OracleConfig, parse_overrides
 from harness.agent.targets import BUILTIN_TARGETS, check_target, open_target
 from harness.audio.fixtures import DEFAULT_FIXTURES_DIR, FixtureError, FixtureLibrary
@@ -62,6 +63,10 @@ def oracle_config(pairs: tuple[str, ...]) -> OracleConfig:
 @click.option("--threshold", "thresholds", multiple=True, metavar="EXPR",
               help="Fail (exit 1) unless the summary meets EXPR, e.g. 'latency_ms.p99<800' or "
                    "'false_interruption_rate<0.05' (repeatable; adds to the scenario's defaults.thresholds).")
+@click.option("--agent-args", default="", metavar="'OPTIONS'",
+              help="Options for the reference agent that `--target reference` (the default) starts, as one "
+                   "string, e.g. \"--turn semantic\" or \"--pipeline batch --llm sim\" (see `turnbench agent "
+                   "serve --help`). Its log goes to agent.log in the run folder.")
 @click.option("--hints", is_flag=True,
               help="Send turnbench.hint events (which samples are speech) to a ws:// target: needed to drive "
                    "an oracle started with `turnbench agent serve --oracle`; on by itself for --target oracle.")
@@ -72,10 +77,12 @@ def oracle_config(pairs: tuple[str, ...]) -> OracleConfig:
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
 def run(scenario: str, target: str | None, transport: str | None, calls: int | None, concurrency: int | None,
         seed: int | None, response_timeout_s: float | None, oracle_opts: tuple[str, ...],
-        thresholds: tuple[str, ...], hints: bool, out_dir: Path,
+        thresholds: tuple[str, ...], agent_args: str, hints: bool, out_dir: Path,
         fixtures_dir: Path, progress: bool) -> None:
     """Benchmark an agent with a scenario: real-time calls, per-turn metrics, a run folder.
 
+    Without --target (and no defaults.target in the scenario) the reference agent is started in
+    the background, benchmarked and stopped.
     Writes reports/<time>-<scenario>/ with run.json, turns.jsonl (appended as calls complete)
     and summary.json, then prints the headline numbers. Ctrl-C stops cleanly and keeps every
     turn already measured.
@@ -122,14 +129,30 @@ def run(scenario: str, target: str | None, transport: str | None, calls: int | N
             bar.set_postfix_str(f"P50 {p50:.0f} ms" if p50 is not None else "P50 —")
             bar.refresh()
 
+    if agent_args and target != "reference":
+        fail(f"--agent-args applies to --target reference only (the target is {target})")
+    if target == "reference" and progress:
+        click.echo("starting the reference agent (loading models) …", err=True)
+
+    if target == "reference" and "--preload" not in agent_args:
+        agent_args = f"{agent_args} --preload {spec_conc}".strip()
+
     async def go():
-        async with open_target(target, ocfg, d.barge_in_threshold_ms) as resolved:
+        async with open_target(target, ocfg, d.barge_in_threshold_ms, agent_args,
+                               folder.path / "agent.log") as resolved:
+            if resolved.info:
+                meta["agent"] = resolved.info
+                if target == "reference":
+                    meta["agent"]["args"] = agent_args
             spec = RunSpec(sc, lib, resolved.url, transport or d.transport, spec_calls, spec_conc, settings,
                            analysis, call_id_in_url=settings.hints)
             return await benchmark(spec, folder, meta, sc.name, resolved.label, on_progress, all_thresholds)
 
     try:
         summary, outcome = asyncio.run(go())
+    except AgentStartFailed as e:
+        folder.close()
+        fail(str(e), EXIT_USAGE if e.usage else EXIT_TARGET)
     except TargetUnreachable as e:
         folder.close()
         fail(str(e), EXIT_TARGET)

@@ -98,7 +98,7 @@ Step = Annotated[
 class Defaults(_Strict):
     """Run settings a scenario can fix; command-line options override them."""
 
-    target: str = Field("oracle", description="'oracle', 'reference' or a ws:// URL")
+    target: str = Field("reference", description="'reference' (started in the background), 'oracle' or a ws:// URL")
     transport: Literal["ws-pcm", "twilio", "webrtc"] = "ws-pcm"
     calls: int = Field(1, ge=1)
     concurrency: int = Field(1, ge=1)

@@ -28,6 +28,9 @@ class VAD(abc.ABC):
     window_samples: int = 512
     simulated: bool = False
 
+    def warm(self) -> None:
+        """Run once before serving, so the first call does not pay for cold caches."""
+
     @abc.abstractmethod
     def speech_prob(self, window: np.ndarray) -> float:
         """Probability that `window` (exactly `window_samples` float32 samples) is speech."""
@@ -42,6 +45,9 @@ class STT(abc.ABC):
 
     name: str = "?"
     simulated: bool = False
+
+    def warm(self) -> None:
+        """Run once before serving, so the first call does not pay for cold caches."""
 
     @abc.abstractmethod
     def start(self) -> None:
@@ -62,6 +68,9 @@ class LLM(abc.ABC):
     name: str = "?"
     simulated: bool = False
 
+    def warm(self) -> None:
+        """Run once before serving, so the first call does not pay for cold caches."""
+
     @abc.abstractmethod
     def stream(self, messages: list[dict]) -> AsyncIterator[str]:
         """Text deltas of the reply, as they are generated."""
@@ -73,20 +82,43 @@ class TTS(abc.ABC):
     name: str = "?"
     simulated: bool = False
 
+    def warm(self) -> None:
+        """Run once before serving, so the first call does not pay for cold caches."""
+
     @abc.abstractmethod
     def synthesize(self, text: str) -> Iterator[np.ndarray]:
         """Audio chunks of `text`, first chunk as soon as possible."""
 
 
+class TurnDetector(abc.ABC):
+    """Decides when the caller's turn is over: how much silence ends it, given what was said."""
+
+    name: str = "?"
+    simulated: bool = False
+
+    def reset(self) -> None:
+        """A new utterance begins."""
+
+    def observe(self, pcm16: np.ndarray, voiced: bool) -> None:
+        """Each frame of the utterance (for acoustic cues); called in the ASR thread."""
+
+    @abc.abstractmethod
+    def silence_needed_ms(self, transcript: str) -> float:
+        """How long the current silence must last to end the turn, given the partial transcript."""
+
+
 _REGISTRY: dict[str, dict[str, str]] = {
+    "turn": {"vad": "harness.agent.providers.turn_vad:SilenceTurn",
+             "semantic": "harness.agent.providers.turn_semantic:SemanticTurn"},
     "vad": {"silero": "harness.agent.providers.vad_silero:SileroVad"},
     "stt": {"pocketsphinx": "harness.agent.providers.stt_pocketsphinx:PocketsphinxStt",
-            "sim": "harness.agent.providers.sim:SimStt"},
+            "whisper": "harness.agent.providers.stt_whisper:WhisperStt",
+            "sim": "harness.agent.providers.sim:SimStt", "sim-stt": "harness.agent.providers.sim:SimStt"},
     "tts": {"piper": "harness.agent.providers.tts_piper:PiperTts",
-            "sim": "harness.agent.providers.sim:SimTts"},
+            "sim": "harness.agent.providers.sim:SimTts", "sim-tts": "harness.agent.providers.sim:SimTts"},
     "llm": {"llama": "harness.agent.providers.llm_llama:LlamaLlm",
             "openai": "harness.agent.providers.llm_openai:OpenAiCompatibleLlm",
-            "sim": "harness.agent.providers.sim:SimLlm"},
+            "sim": "harness.agent.providers.sim:SimLlm", "sim-llm": "harness.agent.providers.sim:SimLlm"},
 }
 
 

@@ -29,6 +29,11 @@ class LlamaLlm(LLM):
         self.max_tokens, self.temperature = max_tokens, temperature
         self._lock = threading.Lock()
 
+    def warm(self) -> None:
+        with self._lock:
+            self._llm.create_chat_completion([{"role": "system", "content": SYSTEM_PROMPT},
+                                              {"role": "user", "content": "Hello."}], max_tokens=2)
+
     async def stream(self, messages: list[dict]) -> AsyncIterator[str]:
         if not messages or messages[0].get("role") != "system":
             messages = [{"role": "system", "content": SYSTEM_PROMPT}, *messages]

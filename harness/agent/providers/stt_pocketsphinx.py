@@ -23,6 +23,11 @@ class PocketsphinxStt(STT):
         self._decoder = Decoder(config)
         self._active = False
 
+    def warm(self) -> None:
+        self.start()
+        self.feed(np.zeros(16000, dtype=np.int16))
+        self.finish()
+
     def start(self) -> None:
         if self._active:
             self._decoder.end_utt()

@@ -25,6 +25,10 @@ class SileroVad(VAD):
         self._sr = np.array(16000, dtype=np.int64)
         self.reset()
 
+    def warm(self) -> None:
+        self.speech_prob(np.zeros(self.window_samples, dtype=np.float32))
+        self.reset()
+
     def reset(self) -> None:
         self._state = np.zeros((2, 1, 128), dtype=np.float32)
         self._context = np.zeros(CONTEXT, dtype=np.float32)

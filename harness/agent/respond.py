@@ -1,0 +1,168 @@
+"""How the reference agent produces a reply: LLM tokens → clauses → TTS audio, streaming or batch,
+and speculative generation started on a stable partial transcript before the turn is confirmed."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import re
+import time
+from typing import AsyncIterator, Awaitable, Callable, Iterator
+
+import numpy as np
+
+from harness.agent.providers.base import LLM, TTS
+
+CLAUSE_END = re.compile(r"(?<=[.!?;:,])\s+")
+FIRST_CHUNK_WORDS = 5
+"""The first chunk of a reply goes to TTS after this many words even without punctuation:
+synthesis time grows with the text, and the first audio is what the caller waits for."""
+
+
+def split_clauses(pending: str, first: bool) -> tuple[list[str], str]:
+    """Complete clauses in `pending`, and the rest still waiting for its punctuation."""
+    *done, rest = CLAUSE_END.split(pending)
+    if first and not done:
+        words = rest.split(" ")
+        if len(words) > FIRST_CHUNK_WORDS and words[-1] != "":  # a word after the 5th has begun
+            done, rest = [" ".join(words[:FIRST_CHUNK_WORDS])], " ".join(words[FIRST_CHUNK_WORDS:])
+    return done, rest
+
+Emit = Callable[[dict], Awaitable[None]]
+
+
+def normalize(text: str) -> str:
+    """Transcript text as compared for speculation: lower case words only."""
+    return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+def elapsed_ms(since_ns: int) -> float:
+    return round((time.perf_counter_ns() - since_ns) / 1e6, 3)
+
+
+class Gate:
+    """Where a reply's audio and stage events go. A speculative reply's gate is closed: it holds
+    both until the turn is confirmed. Stage durations are measured from the moment the gate
+    opened (the final transcript), so work done ahead of it counts as zero on the critical path."""
+
+    def __init__(self, play: Callable[[np.ndarray], None], emit: Emit, opened_ns: int | None = None):
+        self._play, self._emit, self.opened_ns = play, emit, opened_ns
+        self._audio: list[np.ndarray] = []
+        self._events: list[tuple[dict, int]] = []
+        self._token_ns: int | None = None
+        self._extra: dict = {}
+
+    def audio(self, chunk: np.ndarray) -> None:
+        if self.opened_ns is None:
+            self._audio.append(chunk)
+        else:
+            self._play(chunk)
+
+    async def event(self, ev: dict, at_ns: int) -> None:
+        if self.opened_ns is None:
+            self._events.append((ev, at_ns))
+        else:
+            await self._emit(self._stamp(ev, at_ns))
+
+    async def open(self, at_ns: int, **extra) -> None:
+        """The turn is confirmed: release what was held, then pass everything straight on."""
+        self.opened_ns, self._extra = at_ns, extra
+        for chunk in self._audio:
+            self._play(chunk)
+        self._audio = []
+        held, self._events = self._events, []
+        for ev, at in held:
+            await self._emit(self._stamp(ev, at))
+
+    def _stamp(self, ev: dict, at: int) -> dict:
+        opened = self.opened_ns
+        if ev["type"] == "llm.first_token":
+            self._token_ns = at
+            start = opened
+        elif ev["type"] == "tts.first_audio":  # from the first token: waiting for a clause + synthesis
+            start = max(opened, self._token_ns or opened)
+        else:
+            start = opened
+        return {**ev, **self._extra, "duration_ms": round(max(0, at - start) / 1e6, 3)}
+
+
+class Responder:
+    """Turns LLM deltas into audio chunks through a gate, reporting each stage as it happens.
+
+    streaming: every clause goes to TTS as soon as its punctuation arrives, and every TTS chunk
+    to the mouth as soon as it exists. batch: the whole answer, then all of its audio, then play;
+    there the LLM stage ends with the whole answer and the TTS stage with all of the audio.
+    """
+
+    def __init__(self, tts: TTS, tts_pool: concurrent.futures.Executor, gate: Gate, batch: bool = False):
+        self.tts, self._pool, self.gate, self.batch = tts, tts_pool, gate, batch
+
+    async def respond(self, deltas: AsyncIterator[str]) -> str:
+        """Speak the reply; returns its text. Cancel the task running this to stop at once."""
+        clauses: asyncio.Queue[str | None] = asyncio.Queue()
+        reply = []
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._speak(clauses))
+            pending, first, chunked = "", True, 0
+            async for delta in deltas:
+                if first and not self.batch:
+                    first = False
+                    await self.gate.event({"type": "llm.first_token"}, time.perf_counter_ns())
+                reply.append(delta)
+                if self.batch:
+                    continue
+                pending += delta
+                done, pending = split_clauses(pending, first=chunked == 0)
+                for clause in done:
+                    clauses.put_nowait(clause)
+                    chunked += 1
+            text = "".join(reply)
+            if self.batch:  # batch: the LLM stage ends with the whole answer
+                await self.gate.event({"type": "llm.first_token", "whole_answer": True}, time.perf_counter_ns())
+                clauses.put_nowait(text)
+            elif pending.strip():
+                clauses.put_nowait(pending)
+            clauses.put_nowait(None)
+        return text
+
+    async def _speak(self, clauses: asyncio.Queue) -> None:
+        loop = asyncio.get_running_loop()
+        first = True
+        held: list[np.ndarray] = []
+        while (clause := await clauses.get()) is not None:
+            if not clause.strip():
+                continue
+            t0 = time.perf_counter_ns()
+            chunks: Iterator[np.ndarray] = iter(self.tts.synthesize(clause))
+            while (chunk := await loop.run_in_executor(self._pool, next, chunks, None)) is not None:
+                if self.batch:
+                    held.append(chunk)
+                    continue
+                if first:
+                    first = False
+                    await self.gate.event({"type": "tts.first_audio", "synth_ms": elapsed_ms(t0)},
+                                          time.perf_counter_ns())
+                self.gate.audio(chunk)
+        if self.batch and held:  # batch: the first audio is the whole answer's audio
+            await self.gate.event({"type": "tts.first_audio"}, time.perf_counter_ns())
+            for c in held:
+                self.gate.audio(c)
+
+
+class Speculation:
+    """A reply begun on a partial transcript before the turn is confirmed: its LLM tokens and
+    TTS audio wait behind a closed gate, released if the final transcript has the same words."""
+
+    def __init__(self, text: str, responder: Responder, deltas: AsyncIterator[str]):
+        self.text, self.responder = text, responder
+        self.started_ns = time.perf_counter_ns()
+        self.task = asyncio.get_running_loop().create_task(responder.respond(deltas))
+
+    def matches(self, final: str) -> bool:
+        return normalize(final) == normalize(self.text)
+
+    def cancel(self) -> None:
+        self.task.cancel()
+
+    async def confirm(self, at_ns: int) -> None:
+        await self.responder.gate.open(at_ns, speculative=True, head_start_ms=round((at_ns - self.started_ns) / 1e6, 3))
