@@ -98,6 +98,7 @@ class ReferenceSession:
         self._speaking = False
         self._history: list[dict] = []
         self._voiced = False
+        self._asr_partial = ""
         self.turns = 0
 
     # -- input -------------------------------------------------------------------------------
@@ -135,16 +136,18 @@ class ReferenceSession:
             self._voiced = voiced
         partial = None
         if self._speech is not None:
-            self.p.turn.observe(frame, self._voiced)
             if self._batch:
                 self._utterance.append(frame)
             else:
                 partial = self.p.stt.feed(frame)
+                self._asr_partial = partial or self._asr_partial
+            self.p.turn.observe(frame, self._voiced, self._asr_partial)
         return self._voiced, partial
 
     def _begin_utterance(self, pre: list[np.ndarray]) -> None:
         """In the ASR thread: a new utterance, with the audio just before the VAD fired."""
         self.p.turn.reset()
+        self._asr_partial = ""
         for f in pre:
             self.p.turn.observe(f, True)
         if self._batch:

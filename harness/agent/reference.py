@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import asdict
 
 import aiohttp
@@ -16,6 +17,7 @@ from harness.transports import stamping
 
 DEFAULTS = {"vad": "silero", "stt": "pocketsphinx", "llm": "llama", "tts": "piper", "turn": "vad"}
 KINDS = ("vad", "stt", "llm", "tts", "turn")
+log = logging.getLogger("turnbench.agent")
 
 
 def load_providers(names: dict[str, str] | None = None, options: dict[str, dict] | None = None,
@@ -30,7 +32,7 @@ def load_providers(names: dict[str, str] | None = None, options: dict[str, dict]
         made["llm"] = HedgedLlm([made["llm"], *(create("llm", names["llm"], **options.get("llm", {}))
                                                 for _ in range(llm_hedge - 1))])
     for provider in made.values():
-        getattr(provider, "warm", lambda: None)()
+        provider.warm()
     return Providers(**made)
 
 
@@ -47,6 +49,7 @@ class ReferenceServer(AgentServer):
         self.providers, self.cfg = providers, cfg
         self._factory = factory
         self._idle: list[Providers] = [providers]
+        self._closing: set[asyncio.Task] = set()
 
     def add_idle(self, providers: Providers) -> None:
         """One more model set ready for a call in flight."""
@@ -69,6 +72,7 @@ class ReferenceServer(AgentServer):
         providers.vad.reset()
         session = ReferenceSession(providers, self.cfg, ws.send_bytes, lambda ev: ws.send_str(json.dumps(ev)))
         runner = asyncio.create_task(session.run())
+        runner.add_done_callback(lambda task: self._session_ended(task, ws))
         got_audio = False
         try:
             async for msg in ws:
@@ -82,3 +86,20 @@ class ReferenceServer(AgentServer):
             self._idle.append(providers)
             self.calls_served += got_audio
         return ws
+
+    def _session_ended(self, task: asyncio.Task, ws: web.WebSocketResponse) -> None:
+        """A pipeline that fails must not leave the caller talking to a deaf agent: log why,
+        tell the caller in an event, and hang up."""
+        if task.cancelled() or task.exception() is None:
+            return
+        err = task.exception()
+        log.error("reference session failed", exc_info=err)
+
+        async def hang_up() -> None:
+            if not ws.closed:
+                await ws.send_str(json.dumps({"type": "error", "message": f"{type(err).__name__}: {err}"}))
+                await ws.close(code=1011, message=b"agent pipeline failed")
+
+        closing = asyncio.get_running_loop().create_task(hang_up())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)

@@ -130,6 +130,8 @@ class Call:
                 self.listener.feed(item.arrival_ns, item.samples)
             elif isinstance(item, EventReceived):
                 tl.events.append(item)
+                if item.event.get("type") == "error" and not tl.error:  # the agent says why it gives up
+                    tl.error = f"agent error: {item.event.get('message', '?')}"
             elif isinstance(item, PlayoutCleared):
                 tl.clears.append(item)
                 self.listener.clear(item.arrival_ns)

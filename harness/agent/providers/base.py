@@ -96,11 +96,14 @@ class TurnDetector(abc.ABC):
     name: str = "?"
     simulated: bool = False
 
+    def warm(self) -> None:
+        """Run once before serving, so the first call does not pay for cold caches."""
+
     def reset(self) -> None:
         """A new utterance begins."""
 
-    def observe(self, pcm16: np.ndarray, voiced: bool) -> None:
-        """Each frame of the utterance (for acoustic cues); called in the ASR thread."""
+    def observe(self, pcm16: np.ndarray, voiced: bool, transcript: str = "") -> None:
+        """Each frame of the utterance with the partial transcript so far; called in the ASR thread."""
 
     @abc.abstractmethod
     def silence_needed_ms(self, transcript: str) -> float:

@@ -2,18 +2,21 @@
 
 A complete phrase ("…on Friday evening.") with falling pitch ends the turn after a short
 silence; an unfinished one ("my order number is", "…and", "um") holds the floor much longer.
-The lexical cue reads the streaming transcript; the acoustic cue is the pitch and energy slope
-of the last half second of speech (`prosody.phrase_end`).
+The lexical cue reads the streaming transcript: a small language model's probability that the
+sentence ends here (`eou_smollm`, scored in its own thread as soon as a silence begins), or,
+until that score is in or without llama-cpp-python, word rules. The acoustic cue is the pitch
+and energy slope of the last half second of speech (`prosody.phrase_end`).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import re
 
 import numpy as np
 
-from harness.agent.providers.base import TurnDetector
+from harness.agent.providers.base import ProviderUnavailable, TurnDetector
 from harness.agent.providers.prosody import phrase_end
 from harness.audio.frames import SAMPLE_RATE
 
@@ -44,6 +47,12 @@ def lexical_completeness(transcript: str) -> float | None:
     return 0.75
 
 
+def lm_completeness(p_end: float) -> float:
+    """0 … 1 from the language model's end-of-sentence probability (fragments here score
+    ≤ 0.009, finished sentences 0.02–0.86: the scale is logarithmic)."""
+    return min(1.0, max(0.0, (math.log10(max(p_end, 1e-9)) + 2.1) / 1.2))
+
+
 def acoustic_completeness(tail: np.ndarray) -> float:
     """A shift of the lexical score from the phrase's end: falling pitch and energy say "done"."""
     pe = phrase_end(tail)
@@ -64,30 +73,58 @@ class SemanticTurn(TurnDetector):
 
     name = "semantic"
 
-    def __init__(self, min_ms: float = 300.0, max_ms: float = 1500.0, neutral_ms: float = 600.0):
+    def __init__(self, min_ms: float = 300.0, max_ms: float = 1500.0, neutral_ms: float = 600.0, lm: bool = True):
         self.min_ms, self.max_ms, self.neutral_ms = float(min_ms), float(max_ms), float(neutral_ms)
+        self._lm = None
+        if lm:
+            try:
+                from harness.agent.providers.eou_smollm import EouModel
+                self._lm = EouModel()
+            except ProviderUnavailable:
+                pass  # word rules only; the name says so
+        self.name = "semantic" if self._lm is not None else "semantic-rules"
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="eou")
         self.reset()
+
+    def warm(self) -> None:
+        if self._lm is not None:
+            self._lm.p_end("hello there")
 
     def reset(self) -> None:
         self._tail = np.zeros(0, dtype=np.int16)
         self._voiced_since_cue = False
         self._acoustic = 0.0
+        self._scores: dict[str, concurrent.futures.Future] = {}
         self.last_score: float | None = None
 
-    def observe(self, pcm16: np.ndarray, voiced: bool) -> None:
+    def observe(self, pcm16: np.ndarray, voiced: bool, transcript: str = "") -> None:
         if voiced:
             self._tail = np.concatenate([self._tail, pcm16])[-TAIL_SAMPLES:]
             self._voiced_since_cue = True
-        elif self._voiced_since_cue:  # silence began: read the phrase's end once
+            return
+        if self._voiced_since_cue:  # silence began: read the phrase's end once
             self._acoustic = acoustic_completeness(self._tail.astype(np.float32) / 32768.0)
             self._voiced_since_cue = False
+        key = " ".join(transcript.split())
+        if self._lm is not None and key and key not in self._scores:
+            self._scores[key] = self._pool.submit(self._lm.p_end, key)
+
+    def lexical(self, transcript: str) -> tuple[float | None, bool]:
+        """The language model's score once it is in, else the word rules; and whether the
+        model's score for these words is still being computed."""
+        future = self._scores.get(" ".join(transcript.split()))
+        if future is not None and future.done() and future.exception() is None:
+            return lm_completeness(future.result()), False
+        return lexical_completeness(transcript), future is not None and not future.done()
 
     def silence_needed_ms(self, transcript: str) -> float:
-        lexical = lexical_completeness(transcript)
+        lexical, pending = self.lexical(transcript)
         if lexical is None:
             self.last_score = None
             return self.neutral_ms
         score = min(1.0, max(0.0, lexical + self._acoustic))
         self.last_score = score
         frac = min(1.0, max(0.0, (score - 0.2) / 0.6))
-        return self.max_ms - frac * (self.max_ms - self.min_ms)
+        needed = self.max_ms - frac * (self.max_ms - self.min_ms)
+        # a slow model (a busy CPU) never makes the turn end sooner than silence alone would
+        return max(needed, self.neutral_ms) if pending else needed

@@ -1,0 +1,97 @@
+"""Replies: clause splitting, the gate that holds speculative work, streaming vs batch."""
+
+import asyncio
+import concurrent.futures
+import time
+
+import numpy as np
+import pytest
+
+from harness.agent.providers.sim import SimLlm, SimTts
+from harness.agent.respond import FIRST_CHUNK_WORDS, Gate, Responder, Speculation, split_clauses
+
+
+def test_clauses_split_at_punctuation_and_the_first_one_early():
+    done, rest = split_clauses("Sure, I can help. With what", first=False)
+    assert done == ["Sure,", "I can help."] and rest == "With what"
+    done, rest = split_clauses("one two three four five six", first=True)
+    assert done == [" ".join("one two three four five".split()[:FIRST_CHUNK_WORDS])] and rest == "six"
+    assert split_clauses("one two three four five six", first=False) == ([], "one two three four five six")
+    assert split_clauses("one two three four five ", first=True) == ([], "one two three four five ")  # no 6th word yet
+
+
+class Recorder:
+    """Collects what a gate lets through, with the time it got it."""
+
+    def __init__(self):
+        self.audio: list[tuple[int, np.ndarray]] = []
+        self.events: list[tuple[int, dict]] = []
+
+    def play(self, chunk):
+        self.audio.append((time.perf_counter_ns(), chunk))
+
+    async def emit(self, ev):
+        self.events.append((time.perf_counter_ns(), ev))
+
+    def event(self, kind):
+        return next(ev for _, ev in self.events if ev["type"] == kind)
+
+
+async def test_a_closed_gate_holds_everything_and_counts_work_done_ahead_as_zero():
+    rec = Recorder()
+    gate = Gate(rec.play, rec.emit)
+    t = time.perf_counter_ns()
+    await gate.event({"type": "llm.first_token"}, t)
+    gate.audio(np.ones(320, dtype=np.int16))
+    assert rec.audio == [] and rec.events == []
+    await gate.open(t + 50_000_000, speculative=True)
+    assert len(rec.audio) == 1
+    assert rec.event("llm.first_token") == {"type": "llm.first_token", "speculative": True, "duration_ms": 0.0}
+    await gate.event({"type": "tts.first_audio"}, t + 80_000_000)  # after the gate opened: counted from it
+    assert rec.event("tts.first_audio")["duration_ms"] == pytest.approx(30.0)
+
+
+async def _respond(batch: bool):
+    rec = Recorder()
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    t0 = time.perf_counter_ns()
+    responder = Responder(SimTts(ttfb_ms="10", ms_per_char=20.0), pool, Gate(rec.play, rec.emit, opened_ns=t0),
+                          batch=batch)
+    text = await responder.respond(SimLlm(ttft_ms="20", tokens_per_s=25.0).stream([]))
+    pool.shutdown()
+    return text, rec, t0
+
+
+async def test_streaming_plays_the_first_clause_while_the_llm_still_writes():
+    text, rec, t0 = await _respond(batch=False)
+    words = len(text.split())
+    first_audio_ms = (rec.audio[0][0] - t0) / 1e6
+    assert first_audio_ms < 20 + (words - 1) * 40 - 20  # well before the last token (25 tokens/s)
+    assert rec.event("llm.first_token")["duration_ms"] < 100
+    assert "whole_answer" not in rec.event("llm.first_token")
+
+
+async def test_batch_waits_for_the_whole_answer_and_all_of_its_audio():
+    text, rec, t0 = await _respond(batch=True)
+    words = len(text.split())
+    llm = rec.event("llm.first_token")
+    assert llm["whole_answer"] is True and llm["duration_ms"] >= 20 + (words - 1) * 40 * 0.9
+    first_audio_at = rec.audio[0][0]
+    assert all(at - first_audio_at < 5_000_000 for at, _ in rec.audio)  # all of it at once, at the end
+    total_samples = sum(len(c) for _, c in rec.audio)
+    assert total_samples >= len(text) * 20 * 16 * 0.9  # the whole answer was synthesised
+
+
+async def test_speculation_is_held_until_confirmed_and_compares_words_only():
+    rec = Recorder()
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    spec = Speculation("I'd like a table", Responder(SimTts(ttfb_ms="5"), pool, Gate(rec.play, rec.emit)),
+                       SimLlm(ttft_ms="5", tokens_per_s=500.0).stream([]))
+    await asyncio.sleep(0.3)
+    assert rec.audio == [] and rec.events == []  # generated, but nothing left the gate
+    assert spec.matches("i'd like a table.") and not spec.matches("i'd like a table for two")
+    await spec.confirm(time.perf_counter_ns())
+    assert rec.audio and rec.event("llm.first_token")["speculative"] is True
+    assert rec.event("llm.first_token")["head_start_ms"] >= 290
+    await spec.task
+    pool.shutdown()
