@@ -87,3 +87,14 @@ async def test_llama_streams_a_short_spoken_answer_and_stops_when_cancelled():
     assert len(got) == 3
     again = "".join([t async for t in llm.stream([{"role": "user", "content": "Say hello."}])])
     assert again.strip()
+
+
+def test_whisper_transcribes_the_whole_utterance_at_the_end(fixtures):
+    pytest.importorskip("faster_whisper", reason="faster-whisper comes with pip install -e '.[agent]'")
+    stt = create("stt", "whisper")
+    fx = fixtures["utt_06_joe"]
+    stt.start()
+    partials = [stt.feed(fx.samples[i : i + 320]) for i in range(0, len(fx.samples), 320)]
+    assert not any(partials)  # whisper is not a streaming recogniser
+    assert word_error_rate(fx.text, stt.finish()) < 0.2
+    assert stt.finish() == ""  # the buffer went with the final

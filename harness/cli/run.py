@@ -141,7 +141,7 @@ def run(scenario: str, target: str | None, transport: str | None, calls: int | N
         async with open_target(target, ocfg, d.barge_in_threshold_ms, agent_args,
                                folder.path / "agent.log") as resolved:
             if resolved.info:
-                meta["agent"] = resolved.info
+                meta["agent"] = {**resolved.info, "url": resolved.url}
                 if target == "reference":
                     meta["agent"]["args"] = agent_args
             spec = RunSpec(sc, lib, resolved.url, transport or d.transport, spec_calls, spec_conc, settings,
