@@ -41,6 +41,8 @@ def test_run_starts_benchmarks_and_stops_the_reference_agent(tmp_path):
     turns = [json.loads(line) for line in (folder / "turns.jsonl").read_text().splitlines()]
     assert len(turns) == 1 and turns[0]["latency_ms"] is not None and turns[0]["stages_ms"]["stt_final"] is not None
     assert (folder / "agent.log").exists()
+    events = [json.loads(line) for line in (folder / "agent_events.jsonl").read_text().splitlines()]
+    assert [e["type"] for e in events].count("turn.end") == 1 and all("call" in e and "t_ns" in e for e in events)
     assert meta["status"] == "completed"
     # the agent is gone: its port no longer answers
     port = int(meta["agent"]["url"].rsplit(":", 1)[1].split("/")[0])

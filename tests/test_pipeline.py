@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from harness.agent.pipeline import PipelineConfig, ReferenceSession, is_backchannel
+from harness.agent.pipeline import PipelineConfig, ReferenceSession, has_content, is_backchannel
 from harness.agent.providers.base import STT
 from harness.audio.frames import FRAME_NS, FRAME_SAMPLES, SAMPLE_RATE
 from harness.caller.pacing import sleep_until
@@ -24,6 +24,7 @@ pytestmark = pytest.mark.slow
 def test_backchannel_words():
     assert is_backchannel("yeah") and is_backchannel("uh huh") and is_backchannel("Okay.") and is_backchannel("mm-hmm")
     assert not is_backchannel("wait stop") and not is_backchannel("")
+    assert has_content("wait") and has_content("but you look") and not has_content("i'm the") and not has_content("")
 
 
 async def test_barge_in_cancels_and_backchannel_is_talked_through(fixtures):

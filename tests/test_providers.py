@@ -58,6 +58,16 @@ def test_piper_is_audible_and_reproducible():
     assert a.dtype == np.int16 and len(a) > 16000 * 0.8
     assert np.sqrt(np.mean((a / 32768.0) ** 2)) > 0.02
     assert np.array_equal(a, b)
+    # clause after clause, as the agent speaks them: no gap a listener would take for a stop
+    clauses = np.concatenate([c for t in ("How much does the premium", "plan cost per month?", "It is nine dollars.")
+                              for c in tts.synthesize(t)]).astype(np.float64)
+    frames = clauses[: len(clauses) // 320 * 320].reshape(-1, 320)
+    quiet = 20 * np.log10(np.sqrt(np.mean(frames**2, axis=1)) / 32768 + 1e-9) < -45
+    longest, run = 0, 0
+    for q in quiet:
+        run = run + 1 if q else 0
+        longest = max(longest, run)
+    assert longest * 20 < 250, f"{longest * 20} ms of silence between clauses"
 
 
 async def test_simulated_providers_are_labelled_and_behave():

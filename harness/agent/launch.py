@@ -2,7 +2,8 @@
 
 The agent runs in its own process so its model inference never shares the caller's event loop
 or GIL: the caller's clock and pacing stay clean. It writes a ready file (its URL and health)
-once it listens; its log goes to `agent.log` in the run folder.
+once it listens; its log goes to `agent.log` in the run folder, and every event it sends (the
+per-stage trace, one JSON line each) to `agent_events.jsonl`.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ async def launched_reference(agent_args: str | list[str], log_path: Path,
     """Run `turnbench agent serve --reference` in the background until the block exits."""
     ready = log_path.with_name(log_path.stem + ".ready.json")
     ready.unlink(missing_ok=True)
-    cmd = [*agent_command(agent_args), "--ready-file", str(ready)]
+    events = log_path.with_name(log_path.stem + "_events.jsonl")
+    cmd = [*agent_command(agent_args), "--ready-file", str(ready), "--log", str(events)]
     log = log_path.open("ab")
     proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
     try:

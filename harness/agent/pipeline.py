@@ -24,6 +24,9 @@ from harness.agent.respond import Emit, Gate, Responder, Speculation, elapsed_ms
 from harness.audio.frames import FRAME_NS, FRAME_SAMPLES
 from harness.caller.pacing import sleep_until
 
+HISTORY_MAX, HISTORY_KEEP = 16, 6
+"""Messages of the conversation the LLM sees: the history grows (so a local model's prompt cache
+covers all but the newest words) until HISTORY_MAX, then drops to the last HISTORY_KEEP."""
 BACKCHANNEL_WORDS = {"yeah", "yes", "yep", "okay", "ok", "right", "sure", "uh", "huh", "mm", "hmm", "mhm"}
 
 
@@ -37,12 +40,17 @@ class PipelineConfig:
     speculative: bool = True
     """Start the LLM on a stable partial transcript during the end-of-turn silence (streaming only)."""
     speculate_after_ms: float = 150.0
-    """Silence (with an unchanged partial) after which a speculative generation starts."""
+    """A speculative generation starts once the caller has been silent, and the partial
+    transcript unchanged, for this long."""
     vad_threshold: float = 0.5
-    barge_in_ms: float = 250.0
-    """Speech over the agent for this long, not lexically a backchannel, interrupts it."""
-    backchannel_max_ms: float = 800.0
-    """Speech over the agent longer than this interrupts it whatever the words."""
+    barge_in_ms: float = 300.0
+    """Speech over the agent for this long with a content word in its partial transcript
+    ("wait", "stop", "cancel"; not "yeah", "uh", "i") interrupts it."""
+    backchannel_max_ms: float = 450.0
+    """Speech over the agent for this long that is not lexically a backchannel interrupts it
+    (backchannels last 0.2–0.55 s; the first ~300 ms of a partial transcript are unreliable)."""
+    interrupt_max_ms: float = 1000.0
+    """Speech over the agent for this long interrupts it whatever the words."""
     preroll_ms: float = 200.0
 
 
@@ -68,6 +76,17 @@ class _Speech:
     over_agent: bool
     partial: str = ""
     partial_since_ns: int = 0
+
+
+NON_CONTENT_WORDS = BACKCHANNEL_WORDS | {
+    "a", "an", "the", "i", "i'm", "it", "is", "to", "and", "but", "so", "oh", "ah", "um", "er", "well", "by", "you"}
+"""Words that say nothing by themselves: a streaming recogniser's first guesses at a short
+"uh huh" or "right" are often these ("i", "the", "by")."""
+
+
+def has_content(text: str) -> bool:
+    """At least one word that is not a backchannel, a filler or a bare function word."""
+    return any(w not in NON_CONTENT_WORDS for w in re.findall(r"[a-z']+", text.lower()))
 
 
 def is_backchannel(text: str) -> bool:
@@ -185,8 +204,9 @@ class ReferenceSession:
         if voiced:
             sp.last_voice_ns = now
             dur_ms = (now - sp.started_ns) / 1e6
-            if sp.over_agent and (dur_ms >= self.cfg.backchannel_max_ms or
-                                  (dur_ms >= self.cfg.barge_in_ms and sp.partial and not is_backchannel(sp.partial))):
+            if sp.over_agent and (dur_ms >= self.cfg.interrupt_max_ms
+                                  or (dur_ms >= self.cfg.backchannel_max_ms and not is_backchannel(sp.partial))
+                                  or (dur_ms >= self.cfg.barge_in_ms and has_content(sp.partial))):
                 await self._interrupt()
                 sp.over_agent = False
             return
@@ -194,7 +214,8 @@ class ReferenceSession:
         if silence_ms >= self.p.turn.silence_needed_ms(sp.partial):
             await self._end_of_turn(sp)
         elif (self.cfg.speculative and not self._batch and self._spec is None and sp.partial and not sp.over_agent
-              and silence_ms >= self.cfg.speculate_after_ms and (now - sp.partial_since_ns) / 1e6 >= silence_ms):
+              and silence_ms >= self.cfg.speculate_after_ms
+              and (now - sp.partial_since_ns) / 1e6 >= self.cfg.speculate_after_ms):
             messages = self._history + [{"role": "user", "content": sp.partial}]
             self._spec = Speculation(sp.partial, self._responder(Gate(self._play, self._event)),
                                      self.p.llm.stream(messages))
@@ -206,7 +227,7 @@ class ReferenceSession:
         await self._event({"type": "vad.stop"})
         t0 = time.perf_counter_ns()
         text = await loop.run_in_executor(self._pool, self._final_transcript)
-        if sp.over_agent and (not text or is_backchannel(text)):  # said over the agent: never a turn of its own
+        if sp.over_agent and not has_content(text):  # a short "yeah" / "uh huh" over the agent: not a turn
             await self._drop_speculation()
             await self._event({"type": "backchannel.ignored", "text": text})
             return
@@ -224,7 +245,7 @@ class ReferenceSession:
             spec.cancel()
             await self._event({"type": "llm.speculation_discarded", "text": spec.text, "final": text})
             spec = None
-        self._history = (self._history + [{"role": "user", "content": text}])[-6:]
+        self._remember({"role": "user", "content": text})
         t_final = time.perf_counter_ns()
         if spec is not None:
             await spec.confirm(t_final)
@@ -233,6 +254,11 @@ class ReferenceSession:
             work = self._responder(Gate(self._play, self._event, opened_ns=t_final)).respond(
                 self.p.llm.stream(list(self._history)))
         self._response = loop.create_task(self._reply(work, spec))
+
+    def _remember(self, message: dict) -> None:
+        self._history.append(message)
+        if len(self._history) > HISTORY_MAX:
+            self._history = self._history[-HISTORY_KEEP:]
 
     def _responder(self, gate: Gate) -> Responder:
         return Responder(self.p.tts, self._tts_pool, gate, batch=self._batch)
@@ -250,7 +276,7 @@ class ReferenceSession:
         """Await the reply being spoken (cancelled on barge-in) and remember what was said."""
         try:
             reply = await work
-            self._history.append({"role": "assistant", "content": reply})
+            self._remember({"role": "assistant", "content": reply})
         finally:
             if spec is not None:
                 spec.cancel()

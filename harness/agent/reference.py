@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import asdict
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -44,12 +46,20 @@ class ReferenceServer(AgentServer):
     agent = "reference"
 
     def __init__(self, providers: Providers, cfg: PipelineConfig = PipelineConfig(),
-                 host: str = "127.0.0.1", port: int = 0, factory=None):
+                 host: str = "127.0.0.1", port: int = 0, factory=None, event_log: Path | None = None):
         super().__init__(host, port)
         self.providers, self.cfg = providers, cfg
+        self._event_log = event_log.open("a", buffering=1) if event_log is not None else None
+        self._connections = 0
         self._factory = factory
         self._idle: list[Providers] = [providers]
         self._closing: set[asyncio.Task] = set()
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self._event_log is not None:
+            self._event_log.close()
+            self._event_log = None
 
     def add_idle(self, providers: Providers) -> None:
         """One more model set ready for a call in flight."""
@@ -70,7 +80,15 @@ class ReferenceServer(AgentServer):
             return ws
         stamper = stamping.install(request.transport)
         providers.vad.reset()
-        session = ReferenceSession(providers, self.cfg, ws.send_bytes, lambda ev: ws.send_str(json.dumps(ev)))
+        self._connections += 1
+        call = request.query.get("call_id", f"call-{self._connections}")
+
+        async def send_event(ev: dict) -> None:
+            if self._event_log is not None:  # why a turn was slow, after the fact
+                self._event_log.write(json.dumps({"call": call, "t_ns": time.perf_counter_ns(), **ev}) + "\n")
+            await ws.send_str(json.dumps(ev))
+
+        session = ReferenceSession(providers, self.cfg, ws.send_bytes, send_event)
         runner = asyncio.create_task(session.run())
         runner.add_done_callback(lambda task: self._session_ended(task, ws))
         got_audio = False

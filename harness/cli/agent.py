@@ -56,6 +56,9 @@ def agent() -> None:
 @click.option("--speculative/--no-speculative", default=True, show_default=True,
               help="Reference agent, streaming: start the LLM on a stable partial transcript before the "
                    "turn is confirmed (discarded if the transcript changes).")
+@click.option("--barge-in-ms", type=click.FloatRange(min=20), default=300.0, show_default=True,
+              help="Reference agent: speech over the agent for this long, with a content word in its partial "
+                   "transcript, interrupts it (lower stops sooner and mistakes more backchannels for barge-ins).")
 @click.option("--llm-hedge", type=click.IntRange(1, 4), default=1, show_default=True,
               help="Reference agent: race this many LLM requests per reply; the first token wins.")
 @click.option("--preload", type=click.IntRange(1, 64), default=1, show_default=True,
@@ -67,10 +70,12 @@ def agent() -> None:
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0 = any free port).")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Append the oracle's ground truth (one JSON line per caller turn) to this file.")
+              help="Oracle: append its ground truth (one JSON line per caller turn) to this file. Reference: "
+                   "append every event it sends (one JSON line each, with the call and perf_counter_ns).")
 @_oracle_options
 def serve(oracle: bool, reference: bool, vad: str, stt: str, llm: str, tts: str, llm_url: str | None,
-          turn: str, eot_silence_ms: float, mode: str, speculative: bool, llm_hedge: int, preload: int,
+          turn: str, eot_silence_ms: float, mode: str, speculative: bool, barge_in_ms: float, llm_hedge: int,
+          preload: int,
           ready_file: Path | None,
           host: str, port: int, log_path: Path | None, **fields) -> None:
     """Serve an agent over ws-pcm at ws://HOST:PORT/ws until Ctrl-C.
@@ -88,9 +93,9 @@ def serve(oracle: bool, reference: bool, vad: str, stt: str, llm: str, tts: str,
         if turn == "vad":
             options["turn"] = {"silence_ms": eot_silence_ms}
         from harness.agent.pipeline import PipelineConfig
-        cfg = PipelineConfig(mode=mode, speculative=speculative)
+        cfg = PipelineConfig(mode=mode, speculative=speculative, barge_in_ms=barge_in_ms)
         names = {"vad": vad, "stt": stt, "llm": llm, "tts": tts, "turn": turn}
-        _serve_reference(host, port, names, cfg, options, llm_hedge, preload, ready_file)
+        _serve_reference(host, port, names, cfg, options, llm_hedge, preload, ready_file, log_path)
         return
     try:
         cfg = OracleConfig(**{k: v for k, v in fields.items() if v is not None})
@@ -103,7 +108,7 @@ def serve(oracle: bool, reference: bool, vad: str, stt: str, llm: str, tts: str,
 
 
 def _serve_reference(host: str, port: int, names: dict, cfg, options: dict, llm_hedge: int, preload: int,
-                     ready_file: Path | None) -> None:
+                     ready_file: Path | None, log_path: Path | None) -> None:
     from harness.agent.providers import ProviderUnavailable
     from harness.agent.reference import ReferenceServer, load_providers
     click.echo(f"loading models: {', '.join(f'{k}={v}' for k, v in names.items())} …", err=True)
@@ -115,7 +120,8 @@ def _serve_reference(host: str, port: int, names: dict, cfg, options: dict, llm_
     if sims:
         click.echo(f"note: simulated providers in use: {', '.join(sims)}", err=True)
 
-    srv = ReferenceServer(providers, cfg, host, port, factory=lambda: load_providers(names, options, llm_hedge))
+    srv = ReferenceServer(providers, cfg, host, port, factory=lambda: load_providers(names, options, llm_hedge),
+                          event_log=log_path)
     for _ in range(preload - 1):
         srv.add_idle(load_providers(names, options, llm_hedge))
     _serve_forever(srv, f"reference agent ({cfg.mode}, turn={names['turn']})", ready_file)

