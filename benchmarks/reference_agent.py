@@ -12,7 +12,8 @@ pooled and summarised the way `summary.json` is.
 Comparisons:
   pipeline   conversation: --pipeline streaming vs batch      bar: streaming P50 ≤ ½ batch P50
   turn       pauses: --turn vad vs semantic                   bar: paused FI ≤ ½ VAD's, P50 ≤ VAD's
-  interrupt  barge_in: --barge-in-ms 300 (default) vs 220      bars: barge-in ≥ 95 %, stop P50 ≤ 300 ms,
+  turn-conversation   conversation: --turn vad vs semantic     (reported, no bar)
+  interrupt  barge_in: --barge-in-ms 220 (default) vs 300      bars: barge-in ≥ 95 %, stop P50 ≤ 300 ms,
                                                                     backchannel ≥ 90 %
   conversation is checked in `pipeline`: no errors; every answered turn has a latency, a
   transcript and a stage breakdown.
@@ -34,15 +35,17 @@ REPO = Path(__file__).resolve().parents[1]
 COMPARISONS = {
     "pipeline": ("conversation", {"streaming": "--pipeline streaming", "batch": "--pipeline batch"}),
     "turn": ("pauses", {"vad": "--turn vad", "semantic": "--turn semantic"}),
-    "interrupt": ("barge_in", {"barge-in-300ms": "--barge-in-ms 300", "barge-in-220ms": "--barge-in-ms 220"}),
+    "turn-conversation": ("conversation", {"vad": "--turn vad", "semantic": "--turn semantic"}),
+    "interrupt": ("barge_in", {"barge-in-220ms": "--barge-in-ms 220", "barge-in-300ms": "--barge-in-ms 300"}),
 }
 
 
-def run_round(scenario: str, args: str, calls: int, out: Path) -> tuple[list[dict], dict]:
-    """One `turnbench run` of `calls` calls, one at a time; its turns and summary."""
+def run_round(scenario: str, args: str, calls: int, out: Path, seed: int) -> tuple[list[dict], dict]:
+    """One `turnbench run` of `calls` calls, one at a time; its turns and summary. Each round has
+    its own seed (the scenario's picks differ), the same for every variant of that round."""
     before = set(out.glob("*")) if out.exists() else set()
     cmd = [sys.executable, "-m", "harness.cli", "run", str(REPO / "scenarios" / f"{scenario}.yaml"),
-           "-n", str(calls), "-c", "1", "--no-progress", "--out", str(out)]
+           "-n", str(calls), "-c", "1", "--seed", str(seed), "--no-progress", "--out", str(out)]
     if args:
         cmd += ["--agent-args", args]
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
@@ -87,7 +90,7 @@ def main() -> None:
         for rnd in range(opts.rounds):
             for v, args in variants.items():
                 t0 = time.monotonic()
-                got, summary = run_round(scenario, args, opts.calls, opts.out / name / v)
+                got, summary = run_round(scenario, args, opts.calls, opts.out / name / v, seed=rnd)
                 turns[v] += got
                 errors[v] += sum(summary["errors"].values())
                 print(f"[{name}] round {rnd + 1}/{opts.rounds} {v}: {len(got)} turns, "

