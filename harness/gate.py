@@ -1,10 +1,13 @@
-"""Thresholds on summary fields, in a k6-like grammar: `latency_ms.p99<800`, `barge_in_success_rate>=0.95`."""
+"""CI gating: thresholds on summary fields in a k6-like grammar (`latency_ms.p99<800`,
+`barge_in_success_rate>=0.95`), and regressions against a baseline that are bigger than noise."""
 
 from __future__ import annotations
 
 import operator
 import re
 from dataclasses import dataclass
+
+from harness.metrics.compare import Delta, Metric, MetricError, bootstrap_delta, delta_against_point, parse_metric
 
 OPS = {"<=": operator.le, ">=": operator.ge, "==": operator.eq, "!=": operator.ne, "<": operator.lt, ">": operator.gt}
 _EXPR = re.compile(r"\s*(?P<path>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)\s*(?P<op><=|>=|==|!=|<|>)\s*"
@@ -70,3 +73,79 @@ def parse_threshold(expr: str) -> Threshold:
 def evaluate(summary: dict, exprs: list[str]) -> list[ThresholdResult]:
     """Check every expression against a summary.json document."""
     return [parse_threshold(e).check(summary) for e in exprs]
+
+
+# -- regressions against a baseline ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegressionRule:
+    """`METRIC=PCT`: fail when METRIC got worse by more than PCT % and the change is beyond noise."""
+
+    metric: Metric
+    max_pct: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.metric.name} regression <= {self.max_pct:g}%"
+
+
+@dataclass(frozen=True)
+class RegressionResult:
+    rule: RegressionRule
+    delta: Delta
+    status: str
+    """`pass`, `fail` or `warn` (could not decide: too few samples, or no data)."""
+    reason: str
+
+    def line(self) -> str:
+        return f"[{self.status.upper() if self.status == 'fail' else self.status}] {self.rule.name}: {self.reason}"
+
+
+def parse_regression(text: str) -> RegressionRule:
+    """`latency_ms.p99=10` or `latency_ms.p99=10%` → RegressionRule (ThresholdError on bad input)."""
+    name, sep, pct = text.partition("=")
+    if not sep:
+        raise ThresholdError(text, len(text), "expected METRIC=PERCENT, e.g. latency_ms.p99=10")
+    try:
+        metric = parse_metric(name.strip())
+    except MetricError as e:
+        raise ThresholdError(text, len(name) - len(name.lstrip()), str(e)) from None
+    digits = pct.strip().rstrip("%").strip()
+    try:
+        value = float(digits)
+    except ValueError:
+        raise ThresholdError(text, len(name) + 1 + (len(pct) - len(pct.lstrip())), "expected a percentage") from None
+    if value < 0:
+        raise ThresholdError(text, len(name) + 1, "the allowed regression cannot be negative")
+    return RegressionRule(metric, value)
+
+
+def check_regression(rule: RegressionRule, turns: list[dict], base_turns: list[dict] | None = None,
+                     base_summary: dict | None = None, seed: int = 0) -> RegressionResult:
+    """Fail only when worse by more than the allowed percentage *and* the 95 % bootstrap interval of
+    the difference excludes zero; warn when the sample is too small to decide."""
+    m = rule.metric
+    cur = m.samples(turns)
+    if base_turns is not None:
+        d = bootstrap_delta(m, m.samples(base_turns), cur, seed=seed)
+        n_base = d.n_a
+    else:
+        d = delta_against_point(m, m.from_summary(base_summary or {}), cur, seed=seed)
+        node = (base_summary or {}).get(m.name.split(".")[0])
+        n_base = node.get("n", 0) if isinstance(node, dict) else (base_summary or {}).get(f"{m.name}_n", 0) or 0
+    if d.diff is None:
+        side = "this run" if d.b is None else "the baseline"
+        return RegressionResult(rule, d, "warn", f"no samples of {m.name} in {side}")
+    small = min(d.n_b, n_base) < m.min_n
+    pct = d.pct
+    change = f"{d.a:.4g} → {d.b:.4g} ({'+' if d.diff >= 0 else ''}{pct:.1f} %), 95 % CI of the difference " \
+             f"[{d.ci95[0]:.4g}, {d.ci95[1]:.4g}]"
+    if small:
+        return RegressionResult(rule, d, "warn", f"{change}; too few samples to decide (n={d.n_b} here, "
+                                f"{n_base} in the baseline; {m.name} needs at least {m.min_n})")
+    if d.worse and abs(pct) > rule.max_pct and d.significant:
+        return RegressionResult(rule, d, "fail", f"{change}: worse by more than {rule.max_pct:g} % and beyond noise")
+    if d.worse and abs(pct) > rule.max_pct:
+        return RegressionResult(rule, d, "pass", f"{change}: worse, but within noise")
+    return RegressionResult(rule, d, "pass", change)

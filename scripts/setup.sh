@@ -39,7 +39,7 @@ agent_models() {
 
 case "$job" in
   run|agent) agent_models ;;
-  test)      apt_install flite:flite espeak-ng:espeak-ng
+  test)      apt_install flite:flite espeak-ng:espeak-ng chromium:chromium  # chromium: the report render test
              agent_models
              "$PY" -m pip install -q -e '.[test,fixtures,agent]' ;;
   fixtures)  apt_install flite:flite espeak-ng:espeak-ng

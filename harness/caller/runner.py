@@ -16,7 +16,8 @@ from harness.audio.fixtures import FixtureLibrary
 from harness.caller.call import Call, CallSettings, TurnPlan, plan_turns
 from harness.caller.pacing import CpuSteal, LoopLagMonitor
 from harness.caller.timeline import CallTimeline
-from harness.metrics.turns import AnalysisSettings, TurnResult, analyze_call
+from harness.metrics.envelope import caller_peaks, timeline_row
+from harness.metrics.turns import AnalysisSettings, TurnResult, analyze_call, analyze_call_heard
 from harness.scenario.model import Scenario
 from harness.transports import TargetUnreachable, make_transport
 
@@ -81,10 +82,11 @@ class Analyzer:
             self._pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx)
             await asyncio.get_running_loop().run_in_executor(self._pool, abs, 0)
 
-    async def analyze(self, tl: CallTimeline, plans: list[TurnPlan]) -> list[TurnResult]:
+    async def analyze(self, tl: CallTimeline, plans: list[TurnPlan]) -> tuple[list[TurnResult], object, int]:
+        """(turn results, heard agent audio as 10 ms peaks, heard-time origin)."""
         await self.start()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, analyze_call, tl, expected_turns(plans), self.settings)
+        return await loop.run_in_executor(self._pool, analyze_call_heard, tl, expected_turns(plans), self.settings)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -101,9 +103,12 @@ def closed_turns(tl: CallTimeline, results: list[TurnResult]) -> list[TurnResult
 
 async def run_calls(spec: RunSpec, on_turns: Callable[[list[TurnResult]], None],
                     on_call_done: Callable[[RunOutcome], None] = lambda _: None,
-                    on_timeline: Callable[[CallTimeline], None] | None = None) -> RunOutcome:
-    """Run `spec.calls` calls, at most `spec.concurrency` at once; results go to `on_turns` per call."""
+                    on_timeline: Callable[[CallTimeline], None] | None = None,
+                    on_call_timeline: Callable[[dict], None] | None = None) -> RunOutcome:
+    """Run `spec.calls` calls, at most `spec.concurrency` at once; results go to `on_turns` per call,
+    and each call's waveform summary (a timelines.jsonl row) to `on_call_timeline`."""
     outcome = RunOutcome()
+    run_t0 = time.perf_counter_ns()
     lag = LoopLagMonitor()
     analyzer = Analyzer(spec.analysis)
     sem = asyncio.Semaphore(spec.concurrency)
@@ -120,6 +125,8 @@ async def run_calls(spec: RunSpec, on_turns: Callable[[list[TurnResult]], None],
                 url += ("&" if "?" in url else "?") + f"call_id={call_id}"
             call = Call(make_transport(spec.transport, url), spec.scenario, plans, call_id, spec.call_settings)
             live[call_id] = (call, plans)
+            started_s = round((time.perf_counter_ns() - run_t0) / 1e9, 6)
+            in_flight = len(live)
             try:
                 tl = await call.run()
             except TargetUnreachable as e:
@@ -132,7 +139,13 @@ async def run_calls(spec: RunSpec, on_turns: Callable[[list[TurnResult]], None],
             if on_timeline is not None:
                 on_timeline(tl)
             outcome.lateness_ms.extend(x / 1e6 for x in tl.lateness_ns())
-            on_turns(await analyzer.analyze(tl, plans))
+            results, agent, origin = await analyzer.analyze(tl, plans)
+            for r in results:
+                r.call_started_s, r.calls_in_flight = started_s, in_flight
+            on_turns(results)
+            if on_call_timeline is not None:
+                sent = caller_peaks(tl, lambda fid: spec.fixtures.fixtures[fid].samples)
+                on_call_timeline(timeline_row(tl, sent, agent, origin if len(tl.audio_len) else None, started_s))
             outcome.calls_done += 1
             on_call_done(outcome)
 

@@ -29,7 +29,7 @@ async def benchmark(spec: RunSpec, folder: RunFolder, meta: dict, scenario_label
         lat = [r["latency_ms"] for r in rows if r["latency_ms"] is not None]
         progress(outcome.calls_done, float(np.median(lat)) if lat else None)
 
-    outcome = await run_calls(spec, on_turns, on_call_done)
+    outcome = await run_calls(spec, on_turns, on_call_done, on_call_timeline=folder.append_timeline)
     health = outcome.harness_health()
     summary = summarize(rows, calls=spec.calls, target=target_label, transport=spec.transport,
                         scenario=scenario_label, harness=health, call_errors=outcome.call_errors)

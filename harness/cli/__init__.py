@@ -8,6 +8,8 @@ import harness
 from harness.cli.agent import agent
 from harness.cli.calibrate import calibrate
 from harness.cli.fixtures import fixtures
+from harness.cli.gate import gate
+from harness.cli.report import report
 from harness.cli.run import run, validate
 
 EPILOG = """\b
@@ -34,3 +36,5 @@ main.add_command(validate)
 main.add_command(calibrate)
 main.add_command(fixtures)
 main.add_command(agent)
+main.add_command(report)
+main.add_command(gate)

@@ -161,6 +161,13 @@ def run(scenario: str, target: str | None, transport: str | None, calls: int | N
     finally:
         if bar is not None:
             bar.close()
+    try:
+        from harness.cli.report import write_html_report
+        from harness.report.data import load_run
+        write_html_report([load_run(folder.path)], folder.path / "report.html")
+    except Exception as e:  # the measurements are already on disk; a report problem must not hide them
+        click.echo(f"turnbench: warning: report.html not written ({type(e).__name__}: {e}); "
+                   f"retry with `turnbench report {folder.path}`", err=True)
     click.echo(summary_table(summary))
     for check in summary["thresholds"]:
         got = f"{check['actual']:g}" if check["actual"] is not None else "no value"

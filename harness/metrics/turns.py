@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from harness.audio.frames import SAMPLE_RATE
 from harness.audio.onset import (DEFAULT_DETECTOR, DetectorConfig, Interval, audible_intervals,
                                  merge_intervals, noise_floor_dbfs, threshold_dbfs)
 from harness.caller.timeline import CallTimeline, PlannedTurn
+from harness.metrics.envelope import peaks
 from harness.metrics.playout import HeardAudio, play_out
 
 TURN_SCHEMA = "turnbench.turn/1"
@@ -43,6 +46,12 @@ class TurnResult:
     eos_s: float | None = None
     """EOS, in seconds from the call's first frame (to place the turn on a timeline)."""
     response_onset_s: float | None = None
+    speech_start_s: float | None = None
+    """The turn's first speech sample, same axis as `eos_s` (barge-in onset, false-interruption origin)."""
+    call_started_s: float | None = None
+    """When the call started, in seconds from the start of the run (latency over the run's time)."""
+    calls_in_flight: int | None = None
+    """Calls in flight when this call started, itself included (latency against concurrency)."""
     schema: str = field(default=TURN_SCHEMA)
 
     def to_json(self) -> dict:
@@ -96,7 +105,19 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
 def analyze_call(tl: CallTimeline, expected_turns: list[tuple[int, str, str]],
                  settings: AnalysisSettings = AnalysisSettings()) -> list[TurnResult]:
     """Every expected turn of the call, measured; turns the call never reached carry an error."""
+    return _analyze(tl, expected_turns, settings, play_out(tl.audio, tl.t0_ns, tl.clears))
+
+
+def analyze_call_heard(tl: CallTimeline, expected_turns: list[tuple[int, str, str]],
+                       settings: AnalysisSettings = AnalysisSettings()) -> tuple[list[TurnResult], np.ndarray, int]:
+    """`analyze_call`, plus the heard agent audio as 10 ms peaks and the heard-time origin (for the
+    call's timeline in the report)."""
     heard = play_out(tl.audio, tl.t0_ns, tl.clears)
+    return _analyze(tl, expected_turns, settings, heard), peaks(heard.samples), heard.origin_ns
+
+
+def _analyze(tl: CallTimeline, expected_turns: list[tuple[int, str, str]], settings: AnalysisSettings,
+             heard: HeardAudio) -> list[TurnResult]:
     spurts = agent_spurts(heard, settings.detector)
     placed = {t.index: t for t in tl.turns}
     out = []
@@ -121,6 +142,7 @@ def _analyze_turn(tl: CallTimeline, turn: PlannedTurn, nxt: PlannedTurn | None, 
         r.error = tl.error or "call ended while this turn was being spoken"
         return r
     r.eos_s = round((eos_ns - tl.t0_ns) / 1e9, 6)
+    r.speech_start_s = round((start_ns - tl.t0_ns) / 1e9, 6)
     window_end = eos_ns + timeout_ns
     next_start = tl.sample_sent_ns(nxt.first_speech_sample) if nxt is not None else None
     if next_start is not None:

@@ -53,6 +53,8 @@ class RunFolder:
         self.turns_path = path / "turns.jsonl"
         self.turns_written = 0
         self._turns = self.turns_path.open("a", buffering=1)
+        self.timelines_path = path / "timelines.jsonl"
+        self._timelines = None
 
     @classmethod
     def create(cls, base: Path, label: str) -> "RunFolder":
@@ -79,8 +81,17 @@ class RunFolder:
         self._turns.flush()
         self.turns_written += len(rows)
 
+    def append_timeline(self, row: dict) -> None:
+        """One call's waveforms (see harness.metrics.envelope), written as the call completes."""
+        if self._timelines is None:
+            self._timelines = self.timelines_path.open("a", buffering=1)
+        self._timelines.write(json.dumps(row) + "\n")
+        self._timelines.flush()
+
     def close(self) -> None:
         self._turns.close()
+        if self._timelines is not None:
+            self._timelines.close()
 
 
 def run_metadata(**fields) -> dict:

@@ -1,0 +1,173 @@
+"""One metric of two runs, compared: the value in each, the difference and its bootstrap interval.
+
+Shared by `turnbench report` (delta table of a comparison) and `turnbench gate` (regressions that
+are bigger than noise). Metrics are named as in summary.json: `latency_ms.p99`,
+`stages_ms.llm_ttft.p50`, `false_interruption_rate`, `wer`, `barge_in_stop_ms.mean`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+RATE_FIELDS = {
+    "false_interruption_rate": ("false_interruption", None),
+    "false_interruption_rate_paused": ("false_interruption", "paused"),
+    "barge_in_success_rate": ("barge_in_success", None),
+    "backchannel_success_rate": ("backchannel_ok", None),
+    "no_response_rate": ("no_response", None),
+}
+SAMPLE_FIELDS = ("latency_ms", "first_byte_ms", "barge_in_stop_ms", "turn_detection_ms")
+STAGE_NAMES = ("stt_final", "llm_ttft", "tts_ttfb", "transport")
+HIGHER_IS_BETTER = ("barge_in_success_rate", "backchannel_success_rate")
+MIN_RATE_N = 10
+_STAT = re.compile(r"^(p\d{1,2}(?:\.\d+)?|mean)$")
+
+# The metrics a comparison reports, in order.
+DELTA_METRICS = ("latency_ms.p50", "latency_ms.p90", "latency_ms.p99", "first_byte_ms.p50",
+                 "false_interruption_rate", "false_interruption_rate_paused", "barge_in_success_rate",
+                 "barge_in_stop_ms.p50", "backchannel_success_rate", "turn_detection_ms.p50",
+                 "stages_ms.stt_final.p50", "stages_ms.llm_ttft.p50", "stages_ms.tts_ttfb.p50",
+                 "stages_ms.transport.p50", "wer", "no_response_rate")
+
+
+class MetricError(ValueError):
+    """A metric name that does not exist."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    field: str
+    """Turn-row field (or `stages_ms.<stage>`) the samples come from."""
+    stat: str
+    """`p50`…`p99.9`, `mean`, or `rate`."""
+    kind: str | None = None
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.name in HIGHER_IS_BETTER
+
+    @property
+    def min_n(self) -> int:
+        """Samples below which the statistic cannot be told from noise (P99 needs 100)."""
+        if self.stat.startswith("p"):
+            q = float(self.stat[1:])
+            return max(1, int(round(1.0 / max(1e-9, 1 - q / 100.0)))) if q > 50 else 2
+        return MIN_RATE_N if self.stat == "rate" else 2
+
+    def samples(self, turns: list[dict]) -> np.ndarray:
+        """The metric's raw samples in a run (0/1 for rates), nulls left out."""
+        rows = turns if self.kind is None else [t for t in turns if t.get("kind") == self.kind]
+        if self.field.startswith("stages_ms."):
+            stage = self.field.split(".", 1)[1]
+            vals = [(t.get("stages_ms") or {}).get(stage) for t in rows]
+        else:
+            vals = [t.get(self.field) for t in rows]
+        return np.array([float(v) for v in vals if v is not None and not isinstance(v, str)], dtype=np.float64)
+
+    def value(self, samples: np.ndarray) -> float | None:
+        if samples.size == 0:
+            return None
+        return float(samples.mean()) if self.stat in ("mean", "rate") else float(np.percentile(samples, float(self.stat[1:])))
+
+    def from_summary(self, summary: dict) -> float | None:
+        """The metric as a summary.json holds it (for a baseline that is only a summary)."""
+        node: object = summary
+        path = self.name.split(".")
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        return float(node) if isinstance(node, (int, float)) and not isinstance(node, bool) else None
+
+
+def parse_metric(name: str) -> Metric:
+    """`latency_ms.p99`, `stages_ms.tts_ttfb.p50`, `false_interruption_rate`, `wer` → Metric."""
+    if name in RATE_FIELDS:
+        field, kind = RATE_FIELDS[name]
+        return Metric(name, field, "rate", kind)
+    if name == "wer":
+        return Metric(name, "wer", "mean")
+    parts = name.split(".")
+    if len(parts) == 2 and parts[0] in SAMPLE_FIELDS and _STAT.match(parts[1]):
+        return Metric(name, parts[0], parts[1])
+    if len(parts) == 3 and parts[0] == "stages_ms" and parts[1] in STAGE_NAMES and _STAT.match(parts[2]):
+        return Metric(name, f"stages_ms.{parts[1]}", parts[2])
+    known = ", ".join([*(f"{f}.p50|p90|p99|mean" for f in SAMPLE_FIELDS), "stages_ms.<stage>.p50",
+                       *RATE_FIELDS, "wer"])
+    raise MetricError(f"unknown metric {name!r}; known: {known}")
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Metric B − A with the 95 % bootstrap interval of that difference."""
+
+    metric: str
+    a: float | None
+    b: float | None
+    n_a: int
+    n_b: int
+    diff: float | None
+    ci95: tuple[float, float] | None
+    significant: bool
+    """The interval excludes zero."""
+    worse: bool | None
+    """B is worse than A (direction-aware); None when either side is missing."""
+
+    @property
+    def pct(self) -> float | None:
+        if self.diff is None or self.a is None:
+            return None
+        if self.a == 0:
+            return 0.0 if self.diff == 0 else float("inf") * np.sign(self.diff)
+        return 100.0 * self.diff / abs(self.a)
+
+
+def _resample_stat(x: np.ndarray, metric: Metric, rng: np.random.Generator, resamples: int) -> np.ndarray:
+    """The statistic over `resamples` bootstrap resamples of x."""
+    if metric.stat == "rate":
+        return rng.binomial(x.size, x.mean(), size=resamples) / x.size  # exact for 0/1 samples
+    out = np.empty(resamples)
+    chunk = max(1, 4_000_000 // x.size)
+    for lo in range(0, resamples, chunk):
+        k = min(chunk, resamples - lo)
+        r = x[rng.integers(0, x.size, size=(k, x.size))]
+        out[lo : lo + k] = r.mean(axis=1) if metric.stat == "mean" else np.percentile(r, float(metric.stat[1:]), axis=1)
+    return out
+
+
+def bootstrap_delta(metric: Metric | str, a: np.ndarray, b: np.ndarray, resamples: int = 2000,
+                    seed: int = 0) -> Delta:
+    """Compare B against A: resample each run's turns independently, difference of the statistic.
+
+    Large runs use fewer resamples (at least 200) so a 100 000-turn comparison stays a few seconds.
+    """
+    m = parse_metric(metric) if isinstance(metric, str) else metric
+    va, vb = m.value(a), m.value(b)
+    if va is None or vb is None:
+        return Delta(m.name, va, vb, a.size, b.size, None, None, False, None)
+    diff = vb - va
+    resamples = int(max(200, min(resamples, 40_000_000 // max(a.size, b.size))))
+    rng = np.random.default_rng(seed)
+    d = _resample_stat(b, m, rng, resamples) - _resample_stat(a, m, rng, resamples)
+    lo, hi = (float(v) for v in np.percentile(d, [2.5, 97.5]))
+    significant = bool(lo > 0 or hi < 0)
+    worse = (diff < 0) if m.higher_is_better else (diff > 0)
+    return Delta(m.name, va, vb, a.size, b.size, diff, (lo, hi), significant, bool(worse) and diff != 0)
+
+
+def delta_against_point(metric: Metric | str, base: float | None, b: np.ndarray, resamples: int = 2000,
+                        seed: int = 0) -> Delta:
+    """Compare a run against a baseline known only as a number (a summary.json): the interval is the
+    run's own bootstrap interval shifted by the baseline (the baseline's noise is not counted)."""
+    m = parse_metric(metric) if isinstance(metric, str) else metric
+    vb = m.value(b)
+    if base is None or vb is None:
+        return Delta(m.name, base, vb, 0, b.size, None, None, False, None)
+    resamples = int(max(200, min(resamples, 40_000_000 // max(1, b.size))))
+    d = _resample_stat(b, m, np.random.default_rng(seed), resamples) - base
+    lo, hi = (float(v) for v in np.percentile(d, [2.5, 97.5]))
+    diff = vb - base
+    worse = (diff < 0) if m.higher_is_better else (diff > 0)
+    return Delta(m.name, base, vb, 0, b.size, diff, (lo, hi), bool(lo > 0 or hi < 0), bool(worse) and diff != 0)

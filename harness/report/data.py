@@ -1,0 +1,110 @@
+"""A run folder as the report and the gate read it: run.json, summary.json, turns.jsonl, timelines.jsonl."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+class RunInputError(ValueError):
+    """A run folder (or file) that cannot be read; the message names the file and, where known, the line."""
+
+
+@dataclass
+class RunData:
+    path: Path
+    run: dict
+    summary: dict
+    turns: list[dict]
+    label: str
+    timelines_path: Path | None = None
+    _timelines: dict[str, dict] | None = field(default=None, repr=False)
+
+    @property
+    def has_turns(self) -> bool:
+        return bool(self.turns)
+
+    def column(self, name: str, kind: str | None = None) -> np.ndarray:
+        """Non-null values of one turn field as floats (optionally one turn kind only)."""
+        rows = self.turns if kind is None else [t for t in self.turns if t.get("kind") == kind]
+        return np.array([t[name] for t in rows if t.get(name) is not None], dtype=np.float64)
+
+    def timelines(self, call_ids: set[str]) -> dict[str, dict]:
+        """The timelines.jsonl rows of these calls (read once, only the wanted lines decoded)."""
+        if self.timelines_path is None or not self.timelines_path.exists():
+            return {}
+        if self._timelines is None:
+            self._timelines = {}
+        missing = call_ids - set(self._timelines)
+        if missing:
+            with self.timelines_path.open() as f:
+                for line in f:
+                    head = line[:200]
+                    if not any(f'"call_id": "{c}"' in head for c in missing):
+                        continue
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue
+                    self._timelines[row["call_id"]] = row
+        return {c: self._timelines[c] for c in call_ids if c in self._timelines}
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunInputError(f"{path}: missing (is {path.parent} a turnbench run folder?)") from None
+    except json.JSONDecodeError as e:
+        raise RunInputError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from None
+    if not isinstance(data, dict):
+        raise RunInputError(f"{path}: expected a JSON object")
+    return data
+
+
+def read_turns_strict(path: Path) -> list[dict]:
+    """Every row of turns.jsonl; a torn *last* line (a crash mid-write) is dropped, any other bad
+    line is an error naming its line number."""
+    rows: list[dict] = []
+    if not path.exists():
+        raise RunInputError(f"{path}: missing (is {path.parent} a turnbench run folder?)")
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            if i == len(lines):
+                break
+            raise RunInputError(f"{path}:{i}: not valid JSON: {e.msg}") from None
+        if not isinstance(row, dict) or not str(row.get("schema", "")).startswith("turnbench.turn/"):
+            raise RunInputError(f"{path}:{i}: not a turnbench turn row (schema turnbench.turn/1)")
+        rows.append(row)
+    return rows
+
+
+def load_run(path: Path | str, label: str | None = None) -> RunData:
+    """Read a run folder. A `summary.json` file alone is accepted (no turns: headline only)."""
+    path = Path(path)
+    if path.is_file():
+        summary = _read_json(path)
+        run_path = path.parent / "run.json"
+        run = _read_json(run_path) if run_path.exists() else {}
+        turns_path = path.parent / "turns.jsonl"
+        turns = read_turns_strict(turns_path) if turns_path.exists() and path.name == "summary.json" else []
+        folder = path.parent
+    elif path.is_dir():
+        folder = path
+        summary = _read_json(path / "summary.json")
+        run = _read_json(path / "run.json") if (path / "run.json").exists() else {}
+        turns = read_turns_strict(path / "turns.jsonl")
+    else:
+        raise RunInputError(f"{path}: no such run folder or summary.json")
+    schema = str(summary.get("schema", ""))
+    if not schema.startswith("turnbench.summary/"):
+        raise RunInputError(f"{folder / 'summary.json'}: schema is {schema!r}, expected turnbench.summary/1")
+    return RunData(folder, run, summary, turns, label or folder.name, folder / "timelines.jsonl")
