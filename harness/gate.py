@@ -132,8 +132,7 @@ def check_regression(rule: RegressionRule, turns: list[dict], base_turns: list[d
         n_base = d.n_a
     else:
         d = delta_against_point(m, m.from_summary(base_summary or {}), cur, seed=seed)
-        node = (base_summary or {}).get(m.name.split(".")[0])
-        n_base = node.get("n", 0) if isinstance(node, dict) else (base_summary or {}).get(f"{m.name}_n", 0) or 0
+        n_base = _summary_n(base_summary or {}, m.name)
     if d.diff is None:
         side = "this run" if d.b is None else "the baseline"
         return RegressionResult(rule, d, "warn", f"no samples of {m.name} in {side}")
@@ -149,3 +148,13 @@ def check_regression(rule: RegressionRule, turns: list[dict], base_turns: list[d
     if d.worse and abs(pct) > rule.max_pct:
         return RegressionResult(rule, d, "pass", f"{change}: worse, but within noise")
     return RegressionResult(rule, d, "pass", change)
+
+
+def _summary_n(summary: dict, name: str) -> int:
+    """Sample count behind a summary metric: `n` of its percentile object, or `<rate>_n`."""
+    if name in summary and not isinstance(summary[name], dict):
+        return int(summary.get(f"{name}_n") or 0)
+    node: object = summary
+    for key in name.split(".")[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+    return int(node.get("n") or 0) if isinstance(node, dict) else 0

@@ -122,8 +122,10 @@ def test_a_summary_json_baseline_and_unreadable_input(tmp_path):
     lone.mkdir()
     (lone / "summary.json").write_text((base / "summary.json").read_text())
     slow = write_run(tmp_path / "s", synthetic_turns(600, seed=3, median_ms=650))
-    r = gate(slow, "--baseline", lone / "summary.json", "--max-regression", "latency_ms.p50=10")
+    r = gate(slow, "--baseline", lone / "summary.json", "--max-regression", "latency_ms.p50=10",
+             "--max-regression", "stages_ms.llm_ttft.p50=10", "--max-regression", "false_interruption_rate=1000")
     assert r.exit_code == 1 and "[FAIL] latency_ms.p50" in r.output
+    assert "[FAIL] stages_ms.llm_ttft.p50" in r.output and "[pass] false_interruption_rate" in r.output
     (slow / "turns.jsonl").write_text('{"schema": "turnbench.turn/1"}\n{broken\n{"schema": "turnbench.turn/1"}\n')
     r = CliRunner().invoke(main, ["gate", str(slow)])
     assert r.exit_code == 2 and "turns.jsonl:2: not valid JSON" in r.output
