@@ -1,5 +1,6 @@
 """The CI templates in ci/: valid YAML, and their gate command works on the committed baseline."""
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -35,5 +36,5 @@ def test_templates_gate_the_baseline_against_itself(tmp_path):
 
 def test_the_baseline_is_a_complete_reference_run():
     r = CliRunner().invoke(main, ["report", str(BASELINE), "--format", "json"])
-    summary = yaml.safe_load(r.output)["runs"][0]["summary"]
+    summary = json.loads(r.output)["runs"][0]["summary"]
     assert summary["target"] == "reference" and summary["errors"] == {} and summary["latency_ms"]["n"] >= 18

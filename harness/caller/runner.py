@@ -16,7 +16,7 @@ from harness.audio.fixtures import FixtureLibrary
 from harness.caller.call import Call, CallSettings, TurnPlan, plan_turns
 from harness.caller.pacing import CpuSteal, LoopLagMonitor
 from harness.caller.timeline import CallTimeline
-from harness.metrics.envelope import caller_peaks, timeline_row
+from harness.metrics.envelope import caller_peaks, peaks, timeline_row
 from harness.metrics.turns import AnalysisSettings, TurnResult, analyze_call, analyze_call_heard
 from harness.scenario.model import Scenario
 from harness.transports import TargetUnreachable, make_transport
@@ -113,8 +113,8 @@ async def run_calls(spec: RunSpec, on_turns: Callable[[list[TurnResult]], None],
     analyzer = Analyzer(spec.analysis)
     sem = asyncio.Semaphore(spec.concurrency)
     live: dict[str, tuple[Call, list[TurnPlan]]] = {}
-    for fx in spec.fixtures.fixtures.values():
-        _ = fx.samples  # load every fixture before the first frame: no disk reads mid-call
+    # load every fixture before the first frame (no disk reads mid-call), and its timeline peaks
+    fixture_peaks = {fid: peaks(fx.samples) for fid, fx in spec.fixtures.fixtures.items()}
 
     async def one(index: int) -> None:
         async with sem:
@@ -144,7 +144,7 @@ async def run_calls(spec: RunSpec, on_turns: Callable[[list[TurnResult]], None],
                 r.call_started_s, r.calls_in_flight = started_s, in_flight
             on_turns(results)
             if on_call_timeline is not None:
-                sent = caller_peaks(tl, lambda fid: spec.fixtures.fixtures[fid].samples)
+                sent = caller_peaks(tl, fixture_peaks)
                 on_call_timeline(timeline_row(tl, sent, agent, origin if len(tl.audio_len) else None, started_s))
             outcome.calls_done += 1
             on_call_done(outcome)

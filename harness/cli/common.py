@@ -17,6 +17,16 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     sys.exit(code)
 
 
+def check_thresholds(exprs, option: str = "--threshold") -> None:
+    """Exit 2 on the first malformed expression, pointing at its column."""
+    from harness.gate import ThresholdError, parse_threshold
+    for expr in exprs:
+        try:
+            parse_threshold(expr)
+        except ThresholdError as e:
+            fail(f"{option} {e}")
+
+
 def _fmt(v, unit: str = "") -> str:
     if v is None:
         return "—"

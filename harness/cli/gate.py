@@ -8,9 +8,8 @@ from xml.sax.saxutils import quoteattr
 
 import click
 
-from harness.cli.common import EXIT_FAILED, EXIT_OK, EXIT_TARGET, EXIT_USAGE, fail
-from harness.gate import (RegressionResult, ThresholdError, check_regression, evaluate, parse_regression,
-                          parse_threshold)
+from harness.cli.common import EXIT_FAILED, EXIT_OK, EXIT_TARGET, EXIT_USAGE, check_thresholds, fail
+from harness.gate import ThresholdError, check_regression, evaluate, parse_regression
 from harness.report.data import RunInputError, load_run
 
 DEFAULT_REGRESSIONS = ("latency_ms.p99=10",)
@@ -85,11 +84,7 @@ def gate(run_dir: Path, baseline: Path | None, thresholds: tuple[str, ...], regr
     (bad expression, unreadable run, scenario/fixtures differ without --force), 3 the run never
     reached the target (no call heard the agent).
     """
-    for expr in thresholds:
-        try:
-            parse_threshold(expr)
-        except ThresholdError as e:
-            fail(f"--threshold {e}")
+    check_thresholds(thresholds)
     rules = []
     for text in regressions or (DEFAULT_REGRESSIONS if baseline else ()):
         try:
@@ -116,7 +111,7 @@ def gate(run_dir: Path, baseline: Path | None, thresholds: tuple[str, ...], regr
     if base is not None and not run.turns:
         fail(f"{run.path}: no turns.jsonl rows: a regression check needs the run's turns")
     for rule in rules:
-        res: RegressionResult = check_regression(rule, run.turns, base.turns if base and base.turns else None,
+        res = check_regression(rule, run.turns, base.turns if base and base.turns else None,
                                                  base.summary if base else None)
         outcomes.append(GateOutcome(rule.name, "regression", res.status, res.reason))
     for o in outcomes:

@@ -15,9 +15,8 @@ from harness.audio.fixtures import DEFAULT_FIXTURES_DIR, FixtureError, FixtureLi
 from harness.caller.call import CallSettings
 from harness.caller.runner import RunSpec
 from harness.caller.session import benchmark
-from harness.cli.common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TARGET, EXIT_USAGE, fail,
+from harness.cli.common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TARGET, EXIT_USAGE, check_thresholds, fail,
                                 summary_table)
-from harness.gate import ThresholdError, parse_threshold
 from harness.metrics.turns import AnalysisSettings
 from harness.results.folder import RunFolder, run_metadata
 from harness.scenario import ScenarioError, load_scenario
@@ -95,11 +94,7 @@ def run(scenario: str, target: str | None, transport: str | None, calls: int | N
         check_target(target)
     except ValueError as e:
         fail(str(e))
-    for expr in thresholds:
-        try:
-            parse_threshold(expr)
-        except ThresholdError as e:
-            fail(f"--threshold {e}")
+    check_thresholds(thresholds)
     all_thresholds = [*d.thresholds, *thresholds]
     ocfg = oracle_config(oracle_opts)
     if seed is not None:

@@ -137,37 +137,30 @@ def _resample_stat(x: np.ndarray, metric: Metric, rng: np.random.Generator, resa
     return out
 
 
-def bootstrap_delta(metric: Metric | str, a: np.ndarray, b: np.ndarray, resamples: int = 2000,
-                    seed: int = 0) -> Delta:
-    """Compare B against A: resample each run's turns independently, difference of the statistic.
-
-    Large runs use fewer resamples (at least 200) so a 100 000-turn comparison stays a few seconds.
-    """
-    m = parse_metric(metric) if isinstance(metric, str) else metric
-    va, vb = m.value(a), m.value(b)
+def _delta(m: Metric, va: float | None, vb: float | None, n_a: int, n_b: int,
+           resampled_diff) -> Delta:
+    """The Delta of B − A; `resampled_diff(resamples)` draws the bootstrap differences."""
     if va is None or vb is None:
-        return Delta(m.name, va, vb, a.size, b.size, None, None, False, None)
+        return Delta(m.name, va, vb, n_a, n_b, None, None, False, None)
     diff = vb - va
-    resamples = int(max(200, min(resamples, 40_000_000 // max(a.size, b.size))))
-    rng = np.random.default_rng(seed)
-    d = _resample_stat(b, m, rng, resamples) - _resample_stat(a, m, rng, resamples)
+    # large runs use fewer resamples (at least 200) so a 100 000-turn comparison stays a few seconds
+    d = resampled_diff(int(max(200, min(2000, 40_000_000 // max(1, n_a, n_b)))))
     lo, hi = (float(v) for v in np.percentile(d, [2.5, 97.5]))
-    significant = bool(lo > 0 or hi < 0)
     worse = (diff < 0) if m.higher_is_better else (diff > 0)
-    return Delta(m.name, va, vb, a.size, b.size, diff, (lo, hi), significant, bool(worse) and diff != 0)
+    return Delta(m.name, va, vb, n_a, n_b, diff, (lo, hi), bool(lo > 0 or hi < 0), bool(worse) and diff != 0)
 
 
-def delta_against_point(metric: Metric | str, base: float | None, b: np.ndarray, resamples: int = 2000,
-                        seed: int = 0) -> Delta:
+def bootstrap_delta(metric: Metric | str, a: np.ndarray, b: np.ndarray, seed: int = 0) -> Delta:
+    """Compare B against A: resample each run's turns independently, difference of the statistic."""
+    m = parse_metric(metric) if isinstance(metric, str) else metric
+    rng = np.random.default_rng(seed)
+    return _delta(m, m.value(a), m.value(b), a.size, b.size,
+                  lambda k: _resample_stat(b, m, rng, k) - _resample_stat(a, m, rng, k))
+
+
+def delta_against_point(metric: Metric | str, base: float | None, b: np.ndarray, seed: int = 0) -> Delta:
     """Compare a run against a baseline known only as a number (a summary.json): the interval is the
     run's own bootstrap interval shifted by the baseline (the baseline's noise is not counted)."""
     m = parse_metric(metric) if isinstance(metric, str) else metric
-    vb = m.value(b)
-    if base is None or vb is None:
-        return Delta(m.name, base, vb, 0, b.size, None, None, False, None)
-    resamples = int(max(200, min(resamples, 40_000_000 // max(1, b.size))))
-    d = _resample_stat(b, m, np.random.default_rng(seed), resamples) - base
-    lo, hi = (float(v) for v in np.percentile(d, [2.5, 97.5]))
-    diff = vb - base
-    worse = (diff < 0) if m.higher_is_better else (diff > 0)
-    return Delta(m.name, base, vb, 0, b.size, diff, (lo, hi), bool(lo > 0 or hi < 0), bool(worse) and diff != 0)
+    rng = np.random.default_rng(seed)
+    return _delta(m, base, m.value(b), 0, b.size, lambda k: _resample_stat(b, m, rng, k) - base)
