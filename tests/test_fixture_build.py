@@ -2,6 +2,7 @@
 
 import shutil
 
+import numpy as np
 import pytest
 
 from harness.audio.fixture_build import build, default_specs
@@ -26,5 +27,11 @@ def test_rebuild_is_identical(tmp_path, fixtures):
     lib = build(tmp_path, specs)
     for spec in specs:
         new, old = lib[spec.id], fixtures[spec.id]
-        assert new.sha256 == old.sha256, spec.id
+        if new.voice == "joe":
+            # Piper's neural vocoder runs on onnxruntime, whose float kernels differ by CPU: on
+            # another x86 model a few hundred samples come out 1 LSB apart. Timings must not move.
+            diff = np.abs(new.samples.astype(np.int32) - old.samples.astype(np.int32))
+            assert len(new.samples) == len(old.samples) and diff.max() <= 2, spec.id
+        else:  # flite and espeak-ng are integer-exact
+            assert new.sha256 == old.sha256, spec.id
         assert new.segments == old.segments and new.end_of_turn_s == old.end_of_turn_s

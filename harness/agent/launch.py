@@ -15,7 +15,7 @@ import shlex
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -38,6 +38,8 @@ class LaunchedAgent:
     url: str
     health: dict
     pid: int
+    urls: dict = field(default_factory=dict)
+    """Where it answers over each transport."""
 
 
 def agent_command(agent_args: str | list[str] = ()) -> list[str]:
@@ -77,7 +79,7 @@ async def launched_reference(agent_args: str | list[str], log_path: Path,
                 await asyncio.wait_for(proc.wait(), 0.05)
         info = json.loads(ready.read_text())
         ready.unlink(missing_ok=True)
-        yield LaunchedAgent(info["url"], info.get("health", {}), proc.pid)
+        yield LaunchedAgent(info["url"], info.get("health", {}), proc.pid, info.get("urls", {}))
         if proc.returncode is not None:
             raise TargetUnreachable(f"the reference agent died during the run (code {proc.returncode}; "
                                     f"log: {log_path}):\n{_tail(log_path)}")

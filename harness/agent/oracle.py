@@ -47,6 +47,8 @@ class TurnTruth:
     """Sequence number (among the oracle's binary messages) of the chunk holding the reply's onset."""
     stop_chunk_seq: int | None = None
     """Sequence number of the chunk holding the last audible sample before a barge-in stop."""
+    stop_clear_index: int | None = None
+    """Which of the oracle's `clear` messages ended that stop (Twilio), if one did."""
 
 
 @dataclass
@@ -64,9 +66,16 @@ class OracleSession:
     """One connection's behaviour. Feed it frames and hints; it speaks through `send_audio`."""
 
     def __init__(self, cfg: OracleConfig, send_audio: Callable[[bytes], Awaitable[None]],
-                 send_event: Callable[[dict], Awaitable[None]], call_id: str = "?"):
+                 send_event: Callable[[dict], Awaitable[None]], call_id: str = "?",
+                 clear: Callable[[], Awaitable[None]] | None = None,
+                 packet_time: Callable[[int], int] | None = None):
         self.cfg, self.call_id = cfg, call_id
         self._send_audio, self._send_event = send_audio, send_event
+        self._clear = clear
+        self._packet_time = packet_time
+        """For transports that re-frame audio: when the packet holding stream time t leaves."""
+        self.clear_sends: list[int] = []
+        """When the oracle told the caller to drop its queued audio (transports with `clear`)."""
         self._rng = np.random.default_rng(cfg.seed)
         self._turns: dict[int, dict] = {}
         self.truth: dict[int, TurnTruth] = {}
@@ -124,7 +133,10 @@ class OracleSession:
         if self._talking(at):
             target = self._current or self._pending
             stop = at + int(self.cfg.barge_in_stop_ms * 1e6)
-            target.stop_at_ns = stop if target.stop_at_ns is None else min(target.stop_at_ns, stop)
+            first = target.stop_at_ns is None
+            target.stop_at_ns = stop if first else min(target.stop_at_ns, stop)
+            if first and self._clear is not None:
+                self._spawn(self._clear_at(stop))
             if truth.programmed_stop_ms is None:
                 truth.programmed_stop_ms = self.cfg.barge_in_stop_ms
 
@@ -170,6 +182,15 @@ class OracleSession:
         if truth.turn_detection_ms is None and truth.eos_arrival_ns is not None:
             truth.turn_detection_ms = round((sent - truth.eos_arrival_ns) / 1e6, 3)
 
+    async def _clear_at(self, t_ns: int) -> None:
+        """Stop on time even with audio queued at the caller, as phone agents do: `clear`."""
+        await sleep_until(t_ns)
+        now = time.perf_counter_ns()
+        if self._heard_end_ns > now:
+            self.clear_sends.append(now)
+            self._heard_end_ns = now
+            await self._clear()
+
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -198,12 +219,11 @@ class OracleSession:
 
     async def _send_chunk(self, pcm: np.ndarray) -> tuple[int, int, int]:
         data = float_to_pcm16(pcm).tobytes()
-        sent = time.perf_counter_ns()
+        sent = await self._send_audio(data) or time.perf_counter_ns()  # when it went to the socket
         heard = max(sent, self._heard_end_ns)
         self._heard_end_ns = heard + int(round(len(pcm) * SAMPLE_NS))
         self.chunk_sends.append(sent)
         self.chunk_heard.append(heard)
-        await self._send_audio(data)
         return sent, heard, len(self.chunk_sends) - 1
 
     async def _idle_frame(self, until_ns: int | None) -> None:
@@ -237,28 +257,33 @@ class OracleSession:
 
     # -- ground truth -------------------------------------------------------------------------
 
-    def heard_spurts(self) -> list[tuple[int, int, int, int, int]]:
+    def heard_spurts(self) -> list[tuple[int, int, int, int, int, int]]:
         """Talk spurts as the listener hears them: (onset, last audible sample, send time of the
-        onset's chunk, that chunk's sequence number, the last sample's chunk sequence number)."""
-        words: list[tuple[int, int, int, int, int]] = []
+        onset's chunk, that chunk's sequence number, the last sample's chunk sequence number,
+        the index of the `clear` that cut the spurt short or -1)."""
+        words: list[tuple[int, int, int, int, int, int]] = []
         for r in self._replies:
             loud = r.voice != 0
             for sent, heard, a, b, seq in r.chunks:
                 seg = loud[a:b]
+                cut = next((k for k, c in enumerate(self.clear_sends) if c >= sent), -1)
+                if cut >= 0:  # a clear drops what had not been heard when it was sent
+                    seg = seg[: max(0, int((self.clear_sends[cut] - heard) / SAMPLE_NS))]
                 if not seg.any():
                     continue
                 edges = np.diff(seg.astype(np.int8), prepend=0, append=0)
                 for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+                    by_clear = cut if cut >= 0 and e == len(seg) and len(seg) < b - a else -1
                     words.append((heard + int(round(s * SAMPLE_NS)), heard + int(round((e - 1) * SAMPLE_NS)),
-                                  sent, seq, seq))
+                                  sent, seq, seq, by_clear))
         words.sort()
         spurts: list[list[int]] = []
-        for on, off, sent, seq, _ in words:
+        for on, off, sent, seq, _, by_clear in words:
             if spurts and on - spurts[-1][1] - SAMPLE_NS < STOP_SILENCE_NS:
                 if off >= spurts[-1][1]:
-                    spurts[-1][1], spurts[-1][4] = off, seq
+                    spurts[-1][1], spurts[-1][4], spurts[-1][5] = off, seq, by_clear
             else:
-                spurts.append([on, off, sent, seq, seq])
+                spurts.append([on, off, sent, seq, seq, by_clear])
         return [tuple(s) for s in spurts]
 
     def finalize(self, barge_in_threshold_ms: float = 500.0) -> list[TurnTruth]:
@@ -279,11 +304,13 @@ class OracleSession:
                 resp = next((s for s in spurts if eos < s[0] <= end), None)
                 if resp is not None:
                     t.latency_ms = round((resp[0] - eos) / 1e6, 3)
-                    t.first_byte_ms = round(max(0, resp[2] - eos) / 1e6, 3)
+                    sent = self._packet_time(resp[0]) if self._packet_time is not None else resp[2]
+                    t.first_byte_ms = round(max(0, sent - eos) / 1e6, 3)
                     t.response_chunk_seq = resp[3]
             if playing is not None and t.kind == "barge_in":
                 t.barge_in_stop_ms = round((playing[1] - start) / 1e6, 3)
                 t.stop_chunk_seq = playing[4]
+                t.stop_clear_index = playing[5] if playing[5] >= 0 else None
             if playing is not None and t.kind == "backchannel":
                 t.backchannel_kept_talking = playing[1] > max(eos, start + int(barge_in_threshold_ms * 1e6))
         return [self.truth[i] for i in order]

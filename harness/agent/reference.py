@@ -1,4 +1,4 @@
-"""The reference agent's server: one ReferenceSession per ws-pcm call, shared models."""
+"""The reference agent's server: one ReferenceSession per call, over any transport."""
 
 from __future__ import annotations
 
@@ -9,13 +9,10 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import aiohttp
-from aiohttp import web
-
+from harness.agent.links import CallerAudio, CallLink
 from harness.agent.pipeline import PipelineConfig, Providers, ReferenceSession
 from harness.agent.providers import create
 from harness.agent.server import AgentServer
-from harness.transports import stamping
 
 DEFAULTS = {"vad": "silero", "stt": "pocketsphinx", "llm": "llama", "tts": "piper", "turn": "vad"}
 KINDS = ("vad", "stt", "llm", "tts", "turn")
@@ -68,44 +65,39 @@ class ReferenceServer(AgentServer):
     def health(self) -> dict:
         return {**super().health(), "providers": self.providers.labels, "pipeline": asdict(self.cfg)}
 
-    async def _ws_pcm(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(max_msg_size=0, heartbeat=None)
-        await ws.prepare(request)
+    async def serve_call(self, link: CallLink) -> None:
         if self._idle:
             providers = self._idle.pop()
         elif self._factory is not None:
             providers = await asyncio.get_running_loop().run_in_executor(None, self._factory)
         else:
-            await ws.close(code=1013, message=b"busy: one call at a time without a provider factory")
-            return ws
-        stamper = stamping.install(request.transport)
+            await link.hang_up(1013, "busy: one call at a time without a provider factory")
+            return
         providers.vad.reset()
-        self._connections += 1
-        call = request.query.get("call_id", f"call-{self._connections}")
+        call = link.call_id
 
         async def send_event(ev: dict) -> None:
             if self._event_log is not None:  # why a turn was slow, after the fact
                 self._event_log.write(json.dumps({"call": call, "t_ns": time.perf_counter_ns(), **ev}) + "\n")
-            await ws.send_str(json.dumps(ev))
+            if ev.get("type") == "interrupted":  # a phone agent stops on barge-in by clearing playout
+                await link.clear()
+            await link.send_event(ev)
 
-        session = ReferenceSession(providers, self.cfg, ws.send_bytes, send_event)
+        session = ReferenceSession(providers, self.cfg, link.send_audio, send_event)
         runner = asyncio.create_task(session.run())
-        runner.add_done_callback(lambda task: self._session_ended(task, ws))
+        runner.add_done_callback(lambda task: self._session_ended(task, link))
         got_audio = False
         try:
-            async for msg in ws:
-                if msg.type == aiohttp.WSMsgType.BINARY:
+            async for item in link.inbound():
+                if isinstance(item, CallerAudio):
                     got_audio = True
-                    session.on_audio(msg.data, stamping.arrival_ns(stamper))
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+                    session.on_audio(item.pcm16, item.arrival_ns)
         finally:
             runner.cancel()
             self._idle.append(providers)
             self.calls_served += got_audio
-        return ws
 
-    def _session_ended(self, task: asyncio.Task, ws: web.WebSocketResponse) -> None:
+    def _session_ended(self, task: asyncio.Task, link: CallLink) -> None:
         """A pipeline that fails must not leave the caller talking to a deaf agent: log why,
         tell the caller in an event, and hang up."""
         if task.cancelled() or task.exception() is None:
@@ -114,9 +106,11 @@ class ReferenceServer(AgentServer):
         log.error("reference session failed", exc_info=err)
 
         async def hang_up() -> None:
-            if not ws.closed:
-                await ws.send_str(json.dumps({"type": "error", "message": f"{type(err).__name__}: {err}"}))
-                await ws.close(code=1011, message=b"agent pipeline failed")
+            try:
+                await link.send_event({"type": "error", "message": f"{type(err).__name__}: {err}"})
+                await link.hang_up(1011, "agent pipeline failed")
+            except (ConnectionError, RuntimeError):
+                pass
 
         closing = asyncio.get_running_loop().create_task(hang_up())
         self._closing.add(closing)

@@ -1,4 +1,9 @@
-"""The agent server: ws-pcm endpoint(s) on aiohttp, for the oracle (and the reference agent)."""
+"""The agent server on aiohttp: every transport's endpoint, one `serve_call` per call.
+
+ws-pcm at /ws, Twilio Media Streams at /media-stream, WebRTC offers at /offer (JSON) and
+/whip (WHIP); each endpoint turns its protocol into a `CallLink`, so the oracle and the
+reference agent serve every transport with the same session code.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,21 @@ import asyncio
 import json
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 
+from harness.agent.links import CallerAudio, CallLink, LinkRefused
+from harness.agent.links.twilio import TwilioLink
+from harness.agent.links.ws_pcm import WsPcmLink
 from harness.agent.oracle import OracleSession, TurnTruth, truth_to_json
 from harness.agent.oracle_config import OracleConfig
 from harness.agent.oracle_voice import word_bank
-from harness.transports import stamping
 
 WS_PATH = "/ws"
+TWILIO_PATH = "/media-stream"
 
 
 class AgentServer:
-    """An aiohttp server with the ws-pcm endpoint at /ws and /health; subclasses handle calls."""
+    """An aiohttp server with every transport's endpoint and /health; subclasses serve calls."""
 
     agent = "?"
 
@@ -27,20 +34,74 @@ class AgentServer:
         self._runner: web.AppRunner | None = None
         self.calls_served = 0
         """Connections that streamed audio (turnbench's reachability probe does not count)."""
+        self.connections = 0
+        self.refused: list[str] = []
+        """Why calls were refused (wrong media format, bad offer), in order."""
+        self._webrtc = None
 
     @property
     def url(self) -> str:
+        return self.url_for("ws-pcm")
+
+    def url_for(self, transport: str) -> str:
+        """Where a caller reaches this server over `transport`."""
         host = f"[{self.host}]" if ":" in self.host else self.host
+        if transport == "twilio":
+            return f"ws://{host}:{self.port}{TWILIO_PATH}"
+        if transport == "webrtc":
+            return f"http://{host}:{self.port}/offer"
         return f"ws://{host}:{self.port}{WS_PATH}"
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get(WS_PATH, self._ws_pcm)
+        app.router.add_get(TWILIO_PATH, self._twilio)
         app.router.add_get("/health", self._health)
+        try:
+            from harness.agent.links.webrtc import WebRtcEndpoint
+        except ImportError:  # the webrtc extra is not installed: the other transports still serve
+            pass
+        else:
+            self._webrtc = WebRtcEndpoint(self._serve_link, host=self.host)
+            self._webrtc.mount(app)
         return app
 
     def health(self) -> dict:
-        return {"agent": self.agent, "transports": ["ws-pcm"], "ws_pcm_path": WS_PATH}
+        out = {"agent": self.agent, "transports": ["ws-pcm", "twilio"], "ws_pcm_path": WS_PATH,
+               "twilio_path": TWILIO_PATH}
+        if self._webrtc is not None:
+            out["transports"].append("webrtc")
+            out["webrtc_paths"] = {"json": "/offer", "whip": "/whip"}
+        return out
+
+    def next_call_id(self, request: web.Request, prefix: str = "call") -> str:
+        self.connections += 1
+        return request.query.get("call_id", f"{prefix}-{self.connections}")
+
+    async def _ws_pcm(self, request: web.Request) -> web.StreamResponse:
+        link = await WsPcmLink.accept(request, self.next_call_id(request, self.agent))
+        await self._serve_link(link)
+        return link.ws
+
+    async def _twilio(self, request: web.Request) -> web.StreamResponse:
+        link = await TwilioLink.accept(request, self.next_call_id(request, self.agent))
+        try:
+            await link.handshake(request)
+        except LinkRefused as e:
+            self.refused.append(f"twilio {link.call_id}: {e}")
+            return link.ws
+        await self._serve_link(link)
+        return link.ws
+
+    async def _serve_link(self, link: CallLink) -> None:
+        try:
+            await self.serve_call(link)
+        except asyncio.CancelledError:
+            pass
+
+    async def serve_call(self, link: CallLink) -> None:  # pragma: no cover - interface
+        """Serve one call until the caller hangs up."""
+        raise NotImplementedError
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response(self.health())
@@ -54,6 +115,8 @@ class AgentServer:
         return self
 
     async def stop(self) -> None:
+        if self._webrtc is not None:
+            await self._webrtc.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -63,9 +126,6 @@ class AgentServer:
 
     async def __aexit__(self, *exc) -> None:
         await self.stop()
-
-    async def _ws_pcm(self, request: web.Request) -> web.StreamResponse:  # pragma: no cover - interface
-        raise NotImplementedError
 
 
 class OracleServer(AgentServer):
@@ -92,29 +152,20 @@ class OracleServer(AgentServer):
     def health(self) -> dict:
         return {**super().health(), "config": self.cfg.model_dump()}
 
-    async def _ws_pcm(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(max_msg_size=0, autoping=True, heartbeat=None)
-        await ws.prepare(request)
-        stamper = stamping.install(request.transport)
+    async def serve_call(self, link: CallLink) -> None:
         self._connections += 1
-        call_id = request.query.get("call_id", f"oracle-{self._connections}")
+        call_id = link.call_id
         cfg = self.cfg.model_copy(update={"seed": self.cfg.seed * 100_003 + self._connections})
-        session = OracleSession(cfg, ws.send_bytes, lambda ev: ws.send_str(json.dumps(ev)), call_id)
+        session = OracleSession(cfg, link.send_audio, link.send_event, call_id,
+                                clear=link.clear if link.can_clear else None,
+                                packet_time=getattr(link, "packet_time", None))
         mouth = asyncio.create_task(session.run_mouth())
         try:
-            async for msg in ws:
-                now = stamping.arrival_ns(stamper)
-                if msg.type == aiohttp.WSMsgType.BINARY:
-                    session.on_audio(len(msg.data) // 2, now)
-                elif msg.type == aiohttp.WSMsgType.TEXT:
-                    try:
-                        ev = json.loads(msg.data)
-                    except ValueError:
-                        continue
-                    if isinstance(ev, dict) and ev.get("type") == "turnbench.hint":
-                        session.on_hint(ev)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+            async for item in link.inbound():
+                if isinstance(item, CallerAudio):
+                    session.on_audio(len(item.pcm16) // 2, item.arrival_ns)
+                elif item.event.get("type") == "turnbench.hint":
+                    session.on_hint(item.event)
         finally:
             mouth.cancel()
             await session.close()
@@ -122,9 +173,9 @@ class OracleServer(AgentServer):
                 self.calls_served += 1
             truths = session.finalize(self._threshold)
             self.truth.extend(truths)
-            self.message_stamps[session.call_id] = (session.frame_arrivals, session.chunk_sends, session.chunk_heard)
+            self.message_stamps[session.call_id] = (session.frame_arrivals, session.chunk_sends, session.chunk_heard,
+                                                    session.clear_sends)
             if self.log_path is not None:
                 with self.log_path.open("a") as f:
                     for t in truths:
                         f.write(json.dumps(truth_to_json(t)) + "\n")
-        return ws

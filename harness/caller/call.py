@@ -17,8 +17,8 @@ from harness.caller.mic import Microphone
 from harness.caller.pacing import sleep_until
 from harness.caller.timeline import CallTimeline, PlannedTurn
 from harness.scenario.model import BackchannelStep, BargeInStep, Pick, SayStep, Scenario, WaitFor, WaitStep
-from harness.transports.base import (AudioReceived, EventReceived, PlayoutCleared, TargetUnreachable,
-                                     Transport)
+from harness.transports.base import (AudioReceived, EventReceived, PlayoutCleared, TargetProtocolError,
+                                     TargetUnreachable, Transport)
 
 SAY_KINDS = {"utterance": "utterance", "paused": "paused", "filler": "filler"}
 
@@ -98,6 +98,8 @@ class Call:
                 sender.cancel()
                 await self.transport.close()
                 receiver.cancel()
+        except* TargetProtocolError as eg:
+            tl.error = tl.error or f"protocol error: {eg.exceptions[0]}"
         except* (ConnectionError, OSError) as eg:
             tl.error = tl.error or f"connection lost: {eg.exceptions[0]}"
         finally:
@@ -117,7 +119,7 @@ class Call:
             await sleep_until(tl.t0_ns + n * FRAME_NS)
             pcm = self.mic.frame(n).tobytes()
             sent = time.perf_counter_ns()
-            await self.transport.send_audio(pcm)
+            sent = await self.transport.send_audio(pcm) or sent
             tl.send_ns.append(sent)
             self.mic.mark_sent(n)
             n += 1

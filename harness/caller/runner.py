@@ -38,6 +38,8 @@ class RunSpec:
     call_settings: CallSettings = field(default_factory=CallSettings)
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
     call_id_in_url: bool = False
+    transport_options: dict = field(default_factory=dict)
+    """Options for the transport's constructor (e.g. Twilio custom parameters, WebRTC signalling)."""
 
 
 @dataclass
@@ -123,7 +125,7 @@ async def run_calls(spec: RunSpec, on_turns: Callable[[list[TurnResult]], None],
             url = spec.target_url
             if spec.call_id_in_url:
                 url += ("&" if "?" in url else "?") + f"call_id={call_id}"
-            call = Call(make_transport(spec.transport, url), spec.scenario, plans, call_id, spec.call_settings)
+            call = Call(make_transport(spec.transport, url, **spec.transport_options), spec.scenario, plans, call_id, spec.call_settings)
             live[call_id] = (call, plans)
             started_s = round((time.perf_counter_ns() - run_t0) / 1e9, 6)
             in_flight = len(live)
@@ -136,6 +138,9 @@ async def run_calls(spec: RunSpec, on_turns: Callable[[list[TurnResult]], None],
                 live.pop(call_id, None)
             if tl.error:
                 outcome.call_errors.append(tl.error)
+            elif tl.protocol_errors:  # the call went on; say what the target got wrong, once per call
+                more = f" (and {len(tl.protocol_errors) - 1} more)" if len(tl.protocol_errors) > 1 else ""
+                outcome.call_errors.append(f"protocol error: {tl.protocol_errors[0]}{more}")
             if on_timeline is not None:
                 on_timeline(tl)
             outcome.lateness_ms.extend(x / 1e6 for x in tl.lateness_ns())

@@ -135,10 +135,15 @@ def _serve_forever(srv, label: str, ready_file: Path | None = None) -> None:
             await srv.start()
         except OSError as e:
             fail(f"cannot listen on {srv.host}:{srv.port}: {e.strerror}", EXIT_USAGE)
-        click.echo(f"{label} listening on {srv.url} (health: http://{srv.host}:{srv.port}/health)", err=True)
+        health = srv.health()
+        urls = {t: srv.url_for(t) for t in health["transports"]}
+        click.echo(f"{label} listening (health: http://{srv.host}:{srv.port}/health):", err=True)
+        for t, u in urls.items():
+            extra = " (JSON offer; WHIP at /whip)" if t == "webrtc" else ""
+            click.echo(f"  --transport {t:7} {u}{extra}", err=True)
         if ready_file is not None:
             tmp = ready_file.with_name(ready_file.name + ".tmp")
-            tmp.write_text(json.dumps({"url": srv.url, "health": srv.health()}))
+            tmp.write_text(json.dumps({"url": srv.url, "urls": urls, "health": health}))
             tmp.replace(ready_file)  # atomic: the waiting side never reads half a file
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -13,7 +13,7 @@ from harness.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
 
 
 @click.command()
-@click.option("--transport", type=click.Choice(["ws-pcm"]), default="ws-pcm", show_default=True,
+@click.option("--transport", type=click.Choice(["ws-pcm", "twilio", "webrtc"]), default="ws-pcm", show_default=True,
               help="Transport the oracle is served and called over.")
 @click.option("--calls-per-case", type=click.IntRange(1, 20), default=2, show_default=True,
               help="Calls per programmed behaviour (7 turns each; all run side by side).")
@@ -52,9 +52,9 @@ def calibrate(transport: str, calls_per_case: int, quick: bool, as_json: bool, o
         if tty or done == total:
             click.echo(f"\rcalibrating: {done}/{total} calls", nl=False, err=True)
 
-    from harness.calibration.compare import DEFAULT_BOUNDS, STRICT_BOUNDS
+    from harness.calibration.compare import STRICT_BOUNDS
     report = asyncio.run(run_calibration(lib, cases, calls_per_case, transport, seed,
-                                         STRICT_BOUNDS if strict else DEFAULT_BOUNDS, progress))
+                                         STRICT_BOUNDS if strict and transport != "webrtc" else None, progress))
     click.echo("", err=True)
     if out:
         out.write_text(json.dumps(report, indent=1) + "\n")
@@ -68,8 +68,13 @@ def calibrate(transport: str, calls_per_case: int, quick: bool, as_json: bool, o
                     click.echo(f"  {name:18} {label:17} |error| median {m['median_abs_error_ms']:.3f} ms, "
                                f"p99 {m['p99_abs_error_ms']:.3f} ms, max {m['max_abs_error_ms']:.3f} ms (n={m['n']})")
         o = report["transport_overhead_ms"]
-        click.echo(f"  transport overhead (EOS frame up, onset chunk heard later): median {o['median']} ms, "
-                   f"p99 {o['p99']} ms, max {o['max']} ms")
+        if o["n"]:
+            click.echo(f"  transport overhead (EOS frame up, onset chunk heard later): median {o['median']} ms, "
+                       f"p99 {o['p99']} ms, max {o['max']} ms")
+        for name, a in report["transport_added_ms"].items():
+            if a is not None and transport == "webrtc":
+                click.echo(f"  {name:18} added by the transport: median {a['median']} ms (p1 {a['p1']}, "
+                           f"p99 {a['p99']}); |error| after subtracting it p99 {a['spread_p99_ms']} ms")
         for name, c in report["classification"].items():
             click.echo(f"  {name:18} {c['correct']}/{c['total']} correct")
         click.echo(f"  oracle slip (truth - programmed delay): median {report['oracle_slip_ms']['median']} ms")

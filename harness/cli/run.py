@@ -43,13 +43,49 @@ def oracle_config(pairs: tuple[str, ...]) -> OracleConfig:
         fail(f"--oracle {e}")
 
 
+def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
+    out = {}
+    for v in values:
+        key, sep, val = v.partition("=")
+        if not sep or not key:
+            fail(f"{flag} {v!r}: expected KEY=VALUE")
+        out[key] = val
+    return out
+
+
+def transport_settings(transport: str, twilio_params: tuple[str, ...] = (), signalling: str = "json",
+                       fields: tuple[str, ...] = (), datachannel: str = "turnbench", jitter_buffer_ms: float = 0.0,
+                       ice_servers: tuple[str, ...] = ()) -> dict:
+    """The transport's constructor options from the command line (recorded in run.json)."""
+    if transport == "twilio":
+        return {"custom_parameters": _pairs(twilio_params, "--twilio-param")}
+    if transport == "webrtc":
+        return {"signalling": signalling, "extra_fields": _pairs(fields, "--webrtc-field"),
+                "datachannel": None if datachannel == "none" else datachannel,
+                "jitter_buffer_ms": jitter_buffer_ms, "ice_servers": list(ice_servers)}
+    return {}
+
+
 @click.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--target", "-t", default=None,
               help=f"ws://HOST:PORT/PATH of the agent, or a built-in agent ({', '.join(BUILTIN_TARGETS)}). "
                    "Default: the scenario's defaults.target.")
-@click.option("--transport", type=click.Choice(["ws-pcm"]), default=None,
-              help="Wire protocol (default: the scenario's defaults.transport).")
+@click.option("--transport", type=click.Choice(["ws-pcm", "twilio", "webrtc"]), default=None,
+              help="Wire protocol (default: the scenario's defaults.transport): ws-pcm, twilio (Media Streams: "
+                   "turnbench plays the phone network), webrtc (aiortc peer, Opus; --target is the offer URL).")
+@click.option("--twilio-param", "twilio_params", multiple=True, metavar="KEY=VALUE",
+              help="twilio: a customParameters entry of the `start` message (repeatable).")
+@click.option("--webrtc-signalling", type=click.Choice(["json", "whip"]), default="json", show_default=True,
+              help="webrtc: POST {sdp, type} JSON to the URL, or WHIP (application/sdp, 201 + Location, DELETE).")
+@click.option("--webrtc-field", "webrtc_fields", multiple=True, metavar="KEY=VALUE",
+              help="webrtc json: an extra field of the offer the server expects (repeatable).")
+@click.option("--webrtc-datachannel", default="turnbench", show_default=True, metavar="LABEL|none",
+              help="webrtc: open a data channel with this label (events, hints); `none` for no channel.")
+@click.option("--webrtc-jitter-buffer-ms", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="webrtc: a fixed receive buffer before playout (aiortc's own 80 ms buffer is replaced).")
+@click.option("--ice-server", "ice_servers", multiple=True, metavar="URL",
+              help="webrtc: a STUN/TURN server (repeatable). None by default: no traffic leaves for one.")
 @click.option("--calls", "-n", type=click.IntRange(min=1), default=None, help="Number of calls (default: scenario).")
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), default=None,
               help="Calls in flight at once (default: scenario).")
@@ -74,7 +110,9 @@ def oracle_config(pairs: tuple[str, ...]) -> OracleConfig:
 @click.option("--fixtures", "fixtures_dir", type=click.Path(file_okay=False, path_type=Path),
               default=DEFAULT_FIXTURES_DIR, help="Fixture directory (with manifest.json).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
-def run(scenario: str, target: str | None, transport: str | None, calls: int | None, concurrency: int | None,
+def run(scenario: str, target: str | None, transport: str | None, twilio_params: tuple[str, ...],
+        webrtc_signalling: str, webrtc_fields: tuple[str, ...], webrtc_datachannel: str,
+        webrtc_jitter_buffer_ms: float, ice_servers: tuple[str, ...], calls: int | None, concurrency: int | None,
         seed: int | None, response_timeout_s: float | None, oracle_opts: tuple[str, ...],
         thresholds: tuple[str, ...], agent_args: str, hints: bool, out_dir: Path,
         fixtures_dir: Path, progress: bool) -> None:
@@ -90,10 +128,13 @@ def run(scenario: str, target: str | None, transport: str | None, calls: int | N
     sc = loaded.scenario
     d = sc.defaults
     target = target or d.target
+    transport = transport or d.transport
     try:
-        check_target(target)
+        check_target(target, transport)
     except ValueError as e:
         fail(str(e))
+    transport_options = transport_settings(transport, twilio_params, webrtc_signalling, webrtc_fields,
+                                           webrtc_datachannel, webrtc_jitter_buffer_ms, ice_servers)
     check_thresholds(thresholds)
     all_thresholds = [*d.thresholds, *thresholds]
     ocfg = oracle_config(oracle_opts)
@@ -109,7 +150,7 @@ def run(scenario: str, target: str | None, transport: str | None, calls: int | N
     meta = run_metadata(
         scenario={"name": sc.name, "path": str(loaded.path), "sha256": loaded.sha256, "steps": len(sc.steps)},
         fixtures={"dir": str(lib.directory), "digest": lib.digest(), "count": len(lib)},
-        target=target, transport=transport or d.transport, calls=spec_calls, concurrency=spec_conc,
+        target=target, transport=transport, transport_options=transport_options, calls=spec_calls, concurrency=spec_conc,
         seed=settings.seed, response_timeout_s=settings.response_timeout_s,
         barge_in_threshold_ms=d.barge_in_threshold_ms,
         oracle=ocfg.model_dump() if target == "oracle" else None, impairment=None)
@@ -134,13 +175,13 @@ def run(scenario: str, target: str | None, transport: str | None, calls: int | N
 
     async def go():
         async with open_target(target, ocfg, d.barge_in_threshold_ms, agent_args,
-                               folder.path / "agent.log") as resolved:
+                               folder.path / "agent.log", transport) as resolved:
             if resolved.info:
                 meta["agent"] = {**resolved.info, "url": resolved.url}
                 if target == "reference":
                     meta["agent"]["args"] = agent_args
-            spec = RunSpec(sc, lib, resolved.url, transport or d.transport, spec_calls, spec_conc, settings,
-                           analysis, call_id_in_url=settings.hints)
+            spec = RunSpec(sc, lib, resolved.url, transport, spec_calls, spec_conc, settings,
+                           analysis, call_id_in_url=settings.hints, transport_options=transport_options)
             return await benchmark(spec, folder, meta, sc.name, resolved.label, on_progress, all_thresholds)
 
     try:

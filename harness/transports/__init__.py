@@ -4,7 +4,10 @@ from harness.transports.base import (AudioReceived, EventReceived, PlayoutCleare
                                      TargetProtocolError, TargetUnreachable, Transport)
 
 __all__ = ["AudioReceived", "EventReceived", "PlayoutCleared", "Received", "TargetProtocolError",
-           "TargetUnreachable", "Transport", "make_transport"]
+           "TRANSPORTS", "TargetUnreachable", "Transport", "make_transport"]
+
+
+TRANSPORTS = ("ws-pcm", "twilio", "webrtc")
 
 
 def make_transport(name: str, url: str, **options) -> Transport:
@@ -12,4 +15,10 @@ def make_transport(name: str, url: str, **options) -> Transport:
     if name == "ws-pcm":
         from harness.transports.ws_pcm import WsPcmTransport
         return WsPcmTransport(url, **options)
-    raise ValueError(f"unknown transport {name!r} (available: ws-pcm)")
+    if name == "twilio":
+        from harness.transports.twilio import TwilioTransport
+        return TwilioTransport(url, **options)
+    if name == "webrtc":
+        from harness.transports.webrtc import WebRtcTransport
+        return WebRtcTransport(url, **options)
+    raise ValueError(f"unknown transport {name!r} (available: {', '.join(TRANSPORTS)})")

@@ -53,8 +53,9 @@ class Transport(abc.ABC):
         """Open the call; raise `TargetUnreachable` with the URL and what went wrong."""
 
     @abc.abstractmethod
-    async def send_audio(self, pcm16: bytes) -> None:
-        """Send one frame of caller audio (16 kHz mono PCM16LE)."""
+    async def send_audio(self, pcm16: bytes) -> int | None:
+        """Send one frame of caller audio (16 kHz mono PCM16LE). Transports that encode return
+        the moment the encoded frame went to the socket (the caller's send time for it)."""
 
     @abc.abstractmethod
     async def send_event(self, event: dict) -> None:

@@ -7,22 +7,12 @@ from typing import AsyncIterator
 
 import aiohttp
 import numpy as np
-from yarl import URL
 
 from harness.transports import stamping
-from harness.transports.base import (AudioReceived, EventReceived, Received, TargetUnreachable,
-                                     Transport)
+from harness.transports.base import AudioReceived, EventReceived, Received, Transport
+from harness.transports.websocket import check_ws_url, open_websocket
 
-
-def check_ws_url(url: str) -> URL:
-    """Parse a ws:// or wss:// URL, or raise ValueError saying what is wrong with it."""
-    try:
-        u = URL(url)
-    except (ValueError, TypeError) as e:
-        raise ValueError(f"{url!r}: not a URL ({e})") from None
-    if u.scheme not in ("ws", "wss") or not u.host:
-        raise ValueError(f"{url!r}: expected ws://HOST:PORT/PATH or wss://…")
-    return u
+__all__ = ["WsPcmTransport", "check_ws_url", "probe"]
 
 
 async def probe(url: str, timeout_s: float = 5.0) -> None:
@@ -48,26 +38,7 @@ class WsPcmTransport(Transport):
         self._stamper: stamping.StampingProtocol | None = None
 
     async def connect(self) -> None:
-        self._session = aiohttp.ClientSession()
-        try:
-            self._ws = await self._session.ws_connect(
-                self.url, headers=self._headers, heartbeat=None, autoping=True, max_msg_size=0,
-                timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
-                compress=0, autoclose=True)
-        except aiohttp.WSServerHandshakeError as e:
-            await self.close()
-            raise TargetUnreachable(
-                f"{self.url}: HTTP {e.status} {e.message or ''}".rstrip()
-                + ": the server refused the WebSocket upgrade (is this the agent's WebSocket path?)") from None
-        except (aiohttp.ClientConnectorError, aiohttp.ClientOSError, OSError) as e:
-            await self.close()
-            reason = getattr(e, "os_error", None) or e
-            raise TargetUnreachable(f"{self.url}: cannot connect ({getattr(reason, 'strerror', None) or reason}); is the agent running?") from None
-        except (aiohttp.ClientError, TimeoutError) as e:
-            await self.close()
-            raise TargetUnreachable(f"{self.url}: {type(e).__name__}: {e or 'timed out'}") from None
-        conn = self._ws._response.connection
-        self._stamper = stamping.install(conn.transport if conn is not None else None)
+        self._session, self._ws, self._stamper = await open_websocket(self.url, self._timeout, self._headers)
 
     async def send_audio(self, pcm16: bytes) -> None:
         await self._ws.send_bytes(pcm16)

@@ -1,0 +1,61 @@
+"""What an agent session sees of a call: caller audio and events in, audio, events, clear out."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import AsyncIterator, Union
+
+
+@dataclass(frozen=True)
+class CallerAudio:
+    """Caller audio as 16 kHz mono PCM16LE, stamped where its message left the socket."""
+
+    pcm16: bytes
+    arrival_ns: int
+
+
+@dataclass(frozen=True)
+class CallerEvent:
+    """A JSON message from the caller that is not audio (a turnbench hint, a Twilio mark ack)."""
+
+    event: dict
+    arrival_ns: int
+
+
+Inbound = Union[CallerAudio, CallerEvent]
+
+
+class LinkRefused(ValueError):
+    """The caller opened a call the link cannot serve (wrong media format, bad offer)."""
+
+
+class CallLink(abc.ABC):
+    """One call at the agent's end of a transport."""
+
+    transport: str = "?"
+    can_clear: bool = False
+    """True where the caller keeps a playout buffer the agent can empty (Twilio `clear`)."""
+
+    def __init__(self, call_id: str):
+        self.call_id = call_id
+
+    @abc.abstractmethod
+    def inbound(self) -> AsyncIterator[Inbound]:
+        """Everything the caller sends, in order, until it hangs up."""
+
+    @abc.abstractmethod
+    async def send_audio(self, pcm16: bytes) -> int | None:
+        """Agent audio, 16 kHz mono PCM16LE, any length; one call is one message on the wire.
+        Returns when the encoded message was handed to the socket (None: not known)."""
+
+    @abc.abstractmethod
+    async def send_event(self, event: dict) -> None:
+        """The agent's own trace event (JSON), where the transport has a side channel."""
+
+    async def clear(self) -> None:
+        """Drop the audio the caller has queued but not played (no-op where there is none)."""
+
+    @abc.abstractmethod
+    async def hang_up(self, code: int = 1000, reason: str = "") -> None:
+        """End the call from the agent's side."""
