@@ -7,7 +7,7 @@ from typing import Callable
 
 from harness.audio.fixtures import FixtureLibrary
 from harness.calibration.cases import CASES, Case, calibration_scenario
-from harness.calibration.compare import DEFAULT_BOUNDS, WEBRTC_BOUNDS, Comparison
+from harness.calibration.compare import DEFAULT_BOUNDS, IMPAIRED_BOUNDS, WEBRTC_BOUNDS, Comparison
 from harness.agent.server import OracleServer
 from harness.caller.call import CallSettings
 from harness.caller.runner import RunOutcome, RunSpec, run_calls
@@ -17,15 +17,18 @@ from harness.audio.frames import FRAME_SAMPLES
 from harness.caller.timeline import CallTimeline
 from harness.metrics.playout import play_out
 from harness.metrics.turns import AnalysisSettings, TurnResult
+from harness.transports.impair import ImpairmentProfile
 
 
 async def calibrate(fixtures: FixtureLibrary, cases: tuple[Case, ...] = CASES, calls_per_case: int = 2,
                     transport: str = "ws-pcm", seed: int = 0, bounds: dict | None = None,
                     progress: Callable[[int, int], None] = lambda done, total: None,
-                    parallel_cases: int | None = None) -> dict:
+                    parallel_cases: int | None = None, impairment: ImpairmentProfile | None = None) -> dict:
     """Measure each case's calls with the normal caller and score them against the oracle's log."""
     if bounds is None:
         bounds = WEBRTC_BOUNDS if transport == "webrtc" else DEFAULT_BOUNDS
+    if impairment is not None and transport != "webrtc":  # measured = truth + what the path added, to the ms
+        bounds = bounds | IMPAIRED_BOUNDS
     scenario = calibration_scenario()
     threshold = scenario.defaults.barge_in_threshold_ms
     settings = CallSettings(response_timeout_s=scenario.defaults.response_timeout_s,
@@ -39,7 +42,7 @@ async def calibrate(fixtures: FixtureLibrary, cases: tuple[Case, ...] = CASES, c
 
     async def one(case: Case, url: str) -> None:
         spec = RunSpec(scenario, fixtures, url, transport, calls_per_case, calls_per_case, settings,
-                       analysis, call_id_in_url=True)
+                       analysis, call_id_in_url=True, impairment=impairment)
 
         def tick(_o: RunOutcome) -> None:
             done[0] += 1
@@ -78,13 +81,24 @@ async def calibrate(fixtures: FixtureLibrary, cases: tuple[Case, ...] = CASES, c
             t = truth.get((r.call_id, r.turn))
             tl = timelines.get((case.name, r.call_id))
             stamps = srv.message_stamps.get(r.call_id)
-            # WebRTC re-frames audio: its messages do not pair up end to end (see WEBRTC_BOUNDS)
-            delays = _transport_delays(tl, stamps, r.turn, t) if transport != "webrtc" else {}
-            comp.add(case.name, r, t, delays)
+            delays = _transport_delays(tl, stamps, r.turn, t)
+            added = impairment_effects(tl, r) if impairment is not None else None
+            if added is None and impairment is not None:
+                comp.excluded += 1  # a lost packet held the onset or the stop: the truth changed
+                continue
+            if transport == "webrtc":  # re-framed audio: only the caller's frames pair up (see WEBRTC_BOUNDS)
+                up = {k: v for k, v in delays.items() if k.startswith("up.")}
+                for k, v in (added or {}).items():  # the uplink stamps hold the impairment's uplink already
+                    if up.get(f"up.{k}") is not None and v is not None:
+                        up[f"up.{k}"] += v["down"]
+                comp.add(case.name, r, t, {}, uplink_ms=up)
+            else:
+                comp.add(case.name, r, t, {k: v for k, v in delays.items() if not k.startswith("up.")},
+                         impairment_ms={k: v["up"] + v["down"] for k, v in (added or {}).items() if v is not None})
     late = [x for o in outcomes for x in o.lateness_ms]
     health = RunOutcome(lateness_ms=late, loop_lag_p99_ms=max((o.loop_lag_p99_ms or 0) for o in outcomes),
                         cpu_steal_pct=max((o.cpu_steal_pct or 0) for o in outcomes)).harness_health()
-    return comp.report(transport, None, bounds=bounds, cases=[{"name": c.name, "expect": c.expect,
+    return comp.report(transport, impairment.to_json() if impairment is not None else None, bounds=bounds, cases=[{"name": c.name, "expect": c.expect,
                                                  "oracle": c.oracle.model_dump(exclude_defaults=True)}
                                                 for c in cases], harness=health)
 
@@ -131,8 +145,64 @@ def _transport_delays(tl: CallTimeline | None, stamps: tuple[list[int], list[int
     def total(a: int | None, b: int | None) -> float | None:
         return None if a is None or b is None else round((a + b) / 1e6, 3)
 
-    return {"latency_ms": total(up(turn.eos_sample), down(truth.response_chunk_seq)),
+    return {"up.latency_ms": total(up(turn.eos_sample), 0), "up.first_byte_ms": total(up(turn.eos_sample), 0),
+            "up.barge_in_stop_ms": total(up(turn.first_speech_sample), 0),
+            "latency_ms": total(up(turn.eos_sample), down(truth.response_chunk_seq)),
             "first_byte_ms": total(up(turn.eos_sample), arrival(truth.response_chunk_seq)),
             "barge_in_stop_ms": total(up(turn.first_speech_sample),
                                       cleared(truth.stop_clear_index) if truth.stop_clear_index is not None
                                       else down(truth.stop_chunk_seq))}
+
+
+def impairment_effects(tl: CallTimeline, r: TurnResult) -> dict[str, dict | None] | None:
+    """What the impairment added to each of a turn's numbers, from its own per-packet log: the
+    uplink delay of the frame the number starts from, and how much later the chunk holding the
+    measured onset (or stop) was heard than it would have been without the downlink delay.
+    None when a lost packet held that onset or stop (the oracle's truth no longer applies)."""
+    log = tl.impairment
+    if log is None or not len(tl.audio_len):
+        return {}
+    audio = tl.audio
+    post = play_out(audio, tl.t0_ns, tl.clears)
+    pre_audio = [type(a)(a.arrival_ns - d, a.samples) for a, d in zip(audio, log.down_added_ns)]
+    pre = play_out(pre_audio, tl.t0_ns, [type(c)(c.arrival_ns) for c in tl.clears])
+    turn = next((t for t in tl.turns if t.index == r.turn), None)
+    if turn is None:
+        return {}
+
+    def up(sample: int) -> float:
+        n = sample // FRAME_SAMPLES
+        return log.up_added_ns[n] / 1e6 if n < len(log.up_added_ns) else 0.0
+
+    def down(heard_s: float | None, arrival: bool = False) -> float | None:
+        """Heard shift of the chunk playing at `heard_s` (or, `arrival`, its own added delay)."""
+        if heard_s is None:
+            return None
+        i = post.index_at(tl.t0_ns + int(heard_s * 1e9))
+        if not 0 <= i < len(post.chunk) or post.chunk[i] < 0:
+            return None
+        c = int(post.chunk[i])
+        if log.down_lost[c]:
+            raise LookupError(c)
+        if arrival:
+            return log.down_added_ns[c] / 1e6
+        starts_post = np.flatnonzero(post.chunk == c)
+        starts_pre = np.flatnonzero(pre.chunk == c)
+        if not len(starts_pre):
+            return None
+        return (post.time_ns(int(starts_post[0])) - pre.time_ns(int(starts_pre[0]))) / 1e6
+
+    try:
+        onset = down(r.response_onset_s)
+        onset_arrival = down(r.response_onset_s, arrival=True)
+        stop = (down(r.speech_start_s + r.barge_in_stop_ms / 1000) if r.barge_in_stop_ms is not None
+                and r.speech_start_s is not None else None)
+    except LookupError:
+        return None
+    out: dict[str, dict | None] = {}
+    if onset is not None:
+        out["latency_ms"] = {"up": up(turn.eos_sample), "down": onset}
+        out["first_byte_ms"] = {"up": up(turn.eos_sample), "down": onset_arrival}
+    if stop is not None:
+        out["barge_in_stop_ms"] = {"up": up(turn.first_speech_sample), "down": stop}
+    return out

@@ -85,6 +85,8 @@ class Call:
         """Connect, stream, hang up. `TargetUnreachable` propagates; other failures land in the timeline."""
         await self.transport.connect()
         tl = self.timeline
+        tl.setup_ms = getattr(self.transport, "setup_ms", None)
+        tl.impairment = getattr(self.transport, "log", None)
         tl.t0_ns = time.perf_counter_ns() + int(self.settings.start_delay_ms * 1e6)
         try:
             async with asyncio.TaskGroup() as tg:

@@ -20,6 +20,7 @@ from harness.metrics.envelope import caller_peaks, peaks, timeline_row
 from harness.metrics.turns import AnalysisSettings, TurnResult, analyze_call, analyze_call_heard
 from harness.scenario.model import Scenario
 from harness.transports import TargetUnreachable, make_transport
+from harness.transports.impair import ImpairedTransport, ImpairmentProfile
 
 LATENESS_BUDGET_MS = 5.0
 LOOP_LAG_BUDGET_MS = 10.0
@@ -40,6 +41,8 @@ class RunSpec:
     call_id_in_url: bool = False
     transport_options: dict = field(default_factory=dict)
     """Options for the transport's constructor (e.g. Twilio custom parameters, WebRTC signalling)."""
+    impairment: ImpairmentProfile | None = None
+    """Network path applied on the caller's side, both directions, seeded per call."""
 
 
 @dataclass
@@ -125,7 +128,10 @@ async def run_calls(spec: RunSpec, on_turns: Callable[[list[TurnResult]], None],
             url = spec.target_url
             if spec.call_id_in_url:
                 url += ("&" if "?" in url else "?") + f"call_id={call_id}"
-            call = Call(make_transport(spec.transport, url, **spec.transport_options), spec.scenario, plans, call_id, spec.call_settings)
+            transport = make_transport(spec.transport, url, **spec.transport_options)
+            if spec.impairment is not None:
+                transport = ImpairedTransport(transport, spec.impairment, seed=f"{spec.call_settings.seed}:{call_id}")
+            call = Call(transport, spec.scenario, plans, call_id, spec.call_settings)
             live[call_id] = (call, plans)
             started_s = round((time.perf_counter_ns() - run_t0) / 1e9, 6)
             in_flight = len(live)

@@ -57,6 +57,10 @@ class CallTimeline:
     ended_ns: int | None = None
     error: str | None = None
     protocol_errors: list[str] = field(default_factory=list)
+    impairment: object | None = None
+    """The network impairment's per-packet log (`ImpairmentLog`), when one was applied."""
+    setup_ms: float | None = None
+    """Connection setup the transport reports (WebRTC: offer → first media), kept out of turns."""
 
     def add_audio(self, item: AudioReceived) -> None:
         self.audio_arrival_ns.append(item.arrival_ns)

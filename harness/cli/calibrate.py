@@ -9,12 +9,13 @@ from pathlib import Path
 import click
 
 from harness.audio.fixtures import DEFAULT_FIXTURES_DIR, FixtureError, FixtureLibrary
-from harness.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
+from harness.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, impairment_from, impairment_options
 
 
 @click.command()
 @click.option("--transport", type=click.Choice(["ws-pcm", "twilio", "webrtc"]), default="ws-pcm", show_default=True,
               help="Transport the oracle is served and called over.")
+@impairment_options
 @click.option("--calls-per-case", type=click.IntRange(1, 20), default=2, show_default=True,
               help="Calls per programmed behaviour (7 turns each; all run side by side).")
 @click.option("--quick", is_flag=True, help="Only 4 of the 8 behaviours (paced, noise floor, burst, false interruptions).")
@@ -27,7 +28,8 @@ from harness.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the oracles' random delays.")
 @click.option("--fixtures", "fixtures_dir", type=click.Path(file_okay=False, path_type=Path),
               default=DEFAULT_FIXTURES_DIR, help="Fixture directory.")
-def calibrate(transport: str, calls_per_case: int, quick: bool, as_json: bool, out: Path | None, strict: bool,
+def calibrate(transport: str, impair: str | None, delay_ms: float | None, jitter_ms: float | None,
+              loss: float | None, loss_burst: float | None, calls_per_case: int, quick: bool, as_json: bool, out: Path | None, strict: bool,
               seed: int, fixtures_dir: Path) -> None:
     """Run fixed oracle behaviours and report how far each measurement is from the truth.
 
@@ -45,6 +47,7 @@ def calibrate(transport: str, calls_per_case: int, quick: bool, as_json: bool, o
     except FixtureError as e:
         fail(str(e), EXIT_USAGE)
     cases = tuple(c for c in CASES if not quick or c.name in QUICK_CASES)
+    impairment = impairment_from(impair, delay_ms, jitter_ms, loss, loss_burst)
 
     tty = click.get_text_stream("stderr").isatty()
 
@@ -54,15 +57,22 @@ def calibrate(transport: str, calls_per_case: int, quick: bool, as_json: bool, o
 
     from harness.calibration.compare import STRICT_BOUNDS
     report = asyncio.run(run_calibration(lib, cases, calls_per_case, transport, seed,
-                                         STRICT_BOUNDS if strict and transport != "webrtc" else None, progress))
+                                         STRICT_BOUNDS if strict and transport != "webrtc" else None, progress,
+                                         impairment=impairment))
     click.echo("", err=True)
     if out:
         out.write_text(json.dumps(report, indent=1) + "\n")
     if as_json:
         click.echo(json.dumps(report, indent=1))
     else:
-        click.echo(f"calibration over {transport}: {len(cases)} behaviours x {calls_per_case} calls")
-        for label, table in (("raw", report["metrics"]), ("net of transport", report["metrics_net_of_transport"])):
+        click.echo(f"calibration over {transport}: {len(cases)} behaviours x {calls_per_case} calls"
+                   + (f", impairment {impairment.describe()}" if impairment else ""))
+        tables = [("raw", report["metrics"]), ("net of transport", report["metrics_net_of_transport"])]
+        if report.get("metrics_net_of_impairment"):
+            tables.insert(1, ("net of impairment", report["metrics_net_of_impairment"]))
+            click.echo(f"  impairment added (median): {report['impairment_added_ms']}; turns left out because a "
+                       f"lost packet held the onset or stop: {report['excluded_for_loss']}")
+        for label, table in tables:
             for name, m in table.items():
                 if m["n"]:
                     click.echo(f"  {name:18} {label:17} |error| median {m['median_abs_error_ms']:.3f} ms, "

@@ -82,3 +82,32 @@ def summary_table(s: dict) -> str:
     lines = [head] + [f"  {k.ljust(width)}  {v}" for k, v in rows]
     lines += [f"  note: {n}" for n in s.get("notes", [])]
     return "\n".join(lines)
+
+
+def impairment_options(func):
+    """--impair PROFILE and explicit --delay-ms/--jitter-ms/--loss/--loss-burst (override the profile)."""
+    from harness.transports.impair import PROFILES
+    opts = [
+        click.option("--impair", "impair", type=click.Choice(sorted(PROFILES)), default=None,
+                     help="Network impairment on the caller's side, both directions, seeded: "
+                          + "; ".join(p.describe() for p in PROFILES.values()) + "."),
+        click.option("--delay-ms", type=click.FloatRange(min=0), default=None, help="One-way added delay."),
+        click.option("--jitter-ms", type=click.FloatRange(min=0), default=None,
+                     help="Per-packet delay spread (standard deviation); order is kept."),
+        click.option("--loss", type=click.FloatRange(0, 0.99), default=None,
+                     help="Share of packets lost (0.01 = 1 %); a lost packet is silence."),
+        click.option("--loss-burst", type=click.FloatRange(min=1), default=None,
+                     help="Mean loss burst length in packets (1 = independent losses)."),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
+
+
+def impairment_from(impair, delay_ms, jitter_ms, loss, loss_burst):
+    """The impairment profile the options describe (None: no impairment)."""
+    from harness.transports.impair import resolve_profile
+    try:
+        return resolve_profile(impair, delay_ms=delay_ms, jitter_ms=jitter_ms, loss=loss, burst=loss_burst)
+    except ValueError as e:
+        fail(str(e), EXIT_USAGE)

@@ -16,7 +16,7 @@ from harness.caller.call import CallSettings
 from harness.caller.runner import RunSpec
 from harness.caller.session import benchmark
 from harness.cli.common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TARGET, EXIT_USAGE, check_thresholds, fail,
-                                summary_table)
+                                impairment_from, impairment_options, summary_table)
 from harness.metrics.turns import AnalysisSettings
 from harness.results.folder import RunFolder, run_metadata
 from harness.scenario import ScenarioError, load_scenario
@@ -86,6 +86,7 @@ def transport_settings(transport: str, twilio_params: tuple[str, ...] = (), sign
               help="webrtc: a fixed receive buffer before playout (aiortc's own 80 ms buffer is replaced).")
 @click.option("--ice-server", "ice_servers", multiple=True, metavar="URL",
               help="webrtc: a STUN/TURN server (repeatable). None by default: no traffic leaves for one.")
+@impairment_options
 @click.option("--calls", "-n", type=click.IntRange(min=1), default=None, help="Number of calls (default: scenario).")
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), default=None,
               help="Calls in flight at once (default: scenario).")
@@ -112,7 +113,9 @@ def transport_settings(transport: str, twilio_params: tuple[str, ...] = (), sign
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
 def run(scenario: str, target: str | None, transport: str | None, twilio_params: tuple[str, ...],
         webrtc_signalling: str, webrtc_fields: tuple[str, ...], webrtc_datachannel: str,
-        webrtc_jitter_buffer_ms: float, ice_servers: tuple[str, ...], calls: int | None, concurrency: int | None,
+        webrtc_jitter_buffer_ms: float, ice_servers: tuple[str, ...], impair: str | None, delay_ms: float | None,
+        jitter_ms: float | None, loss: float | None, loss_burst: float | None, calls: int | None,
+        concurrency: int | None,
         seed: int | None, response_timeout_s: float | None, oracle_opts: tuple[str, ...],
         thresholds: tuple[str, ...], agent_args: str, hints: bool, out_dir: Path,
         fixtures_dir: Path, progress: bool) -> None:
@@ -133,6 +136,7 @@ def run(scenario: str, target: str | None, transport: str | None, twilio_params:
         check_target(target, transport)
     except ValueError as e:
         fail(str(e))
+    impairment = impairment_from(impair, delay_ms, jitter_ms, loss, loss_burst)
     transport_options = transport_settings(transport, twilio_params, webrtc_signalling, webrtc_fields,
                                            webrtc_datachannel, webrtc_jitter_buffer_ms, ice_servers)
     check_thresholds(thresholds)
@@ -153,7 +157,8 @@ def run(scenario: str, target: str | None, transport: str | None, twilio_params:
         target=target, transport=transport, transport_options=transport_options, calls=spec_calls, concurrency=spec_conc,
         seed=settings.seed, response_timeout_s=settings.response_timeout_s,
         barge_in_threshold_ms=d.barge_in_threshold_ms,
-        oracle=ocfg.model_dump() if target == "oracle" else None, impairment=None)
+        oracle=ocfg.model_dump() if target == "oracle" else None,
+        impairment=impairment.to_json() if impairment is not None else None)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -181,7 +186,8 @@ def run(scenario: str, target: str | None, transport: str | None, twilio_params:
                 if target == "reference":
                     meta["agent"]["args"] = agent_args
             spec = RunSpec(sc, lib, resolved.url, transport, spec_calls, spec_conc, settings,
-                           analysis, call_id_in_url=settings.hints, transport_options=transport_options)
+                           analysis, call_id_in_url=settings.hints, transport_options=transport_options,
+                           impairment=impairment)
             return await benchmark(spec, folder, meta, sc.name, resolved.label, on_progress, all_thresholds)
 
     try:

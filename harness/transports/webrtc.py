@@ -17,10 +17,9 @@ import time
 from typing import AsyncIterator
 
 import aiohttp
-import numpy as np
 from yarl import URL
 
-from harness.audio.frames import SAMPLE_NS, db_to_amplitude
+from harness.metrics.catch_up import CatchUp
 from harness.transports.webrtc_url import check_http_url
 from harness.transports.base import (AudioReceived, EventReceived, Received, TargetProtocolError,
                                      TargetUnreachable, Transport)
@@ -34,22 +33,12 @@ except ImportError:  # pragma: no cover
     raise
 
 
-QUIET_DBFS = -45.0
-
-
-def _is_quiet(samples: np.ndarray) -> bool:
-    """No 5 ms block of the frame reaches -45 dBFS (below what the metrics call audible)."""
-    n = len(samples) // 80
-    if not n:
-        return True
-    x = samples[: n * 80].astype(np.float32).reshape(n, 80) / 32768.0
-    return bool((x * x).mean(axis=1).max() < db_to_amplitude(QUIET_DBFS) ** 2)
-
-
 class WebRtcTransport(Transport):
     """Client side of WebRTC: the caller makes the offer."""
 
     name = "webrtc"
+    continuous = True
+    """Media flows all the time (silence included), so late packets need catching up after."""
 
     def __init__(self, url: str, signalling: str = "json", extra_fields: dict | None = None,
                  id_field: str | None = "pc_id", datachannel: str | None = "turnbench",
@@ -71,9 +60,7 @@ class WebRtcTransport(Transport):
         self._inbox: asyncio.Queue[Received | None] = asyncio.Queue()
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
-        self._heard_end_ns = 0
-        self.compressed_ms = 0.0
-        """Quiet audio dropped to catch up after late packets (a receiver's time compression)."""
+        self.catch_up = CatchUp()
 
     # -- setup --------------------------------------------------------------------------------
 
@@ -164,14 +151,8 @@ class WebRtcTransport(Transport):
         try:
             while True:
                 frame = await track.recv()
-                samples = audio.convert(frame)
                 arrival = audio.arrival_of(frame.pts)
-                backlog = self._heard_end_ns - arrival
-                if backlog > 0 and _is_quiet(samples):
-                    drop = min(len(samples), int(backlog / SAMPLE_NS))
-                    samples = samples[drop:]
-                    self.compressed_ms += drop / 16.0
-                self._heard_end_ns = max(arrival, self._heard_end_ns) + int(len(samples) * SAMPLE_NS)
+                samples = self.catch_up.admit(arrival, audio.convert(frame))
                 if len(samples):
                     self._inbox.put_nowait(AudioReceived(arrival, samples))
                 if not first_media.done():
