@@ -120,7 +120,10 @@ class OracleSession:
     # -- behaviour ----------------------------------------------------------------------------
 
     def _talking(self, now_ns: int) -> bool:
-        return self._current is not None or (self._pending is not None and self._pending.first_send_ns <= now_ns)
+        if self._current is not None or (self._pending is not None and self._pending.first_send_ns <= now_ns):
+            return True
+        # all sent, still playing at the caller: a transport with `clear` can still stop it
+        return self._clear is not None and bool(self._replies) and self._heard_end_ns > now_ns
 
     def _on_speech(self, idx: int, at: int, sample: int) -> None:
         turn, truth = self._turns[idx], self.truth[idx]
@@ -131,7 +134,7 @@ class OracleSession:
         if self._pending is not None and self._pending.first_send_ns > at:
             self._pending = None  # the caller spoke first: drop the reply not yet started
         if self._talking(at):
-            target = self._current or self._pending
+            target = self._current or self._pending or self._replies[-1]
             stop = at + int(self.cfg.barge_in_stop_ms * 1e6)
             first = target.stop_at_ns is None
             target.stop_at_ns = stop if first else min(target.stop_at_ns, stop)

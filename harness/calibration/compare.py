@@ -21,15 +21,18 @@ with each turn's transport delay removed, measured from both ends' stamps of the
 the number rests on. Tails are bounded net: on a shared VM the raw tail is the hypervisor's
 (CPU steal freezes the loopback for tens of ms), which the report shows beside it."""
 WEBRTC_BOUNDS = {
-    "offset.latency_ms.p99_abs_error_ms": 10.0, "offset.first_byte_ms.p99_abs_error_ms": 10.0,
-    "offset.barge_in_stop_ms.p99_abs_error_ms": 10.0,
+    "offset.latency_ms.p99_abs_error_ms": 10.0, "offset.first_byte_ms.p99_abs_error_ms": 22.0,
+    "offset.barge_in_stop_ms.p99_abs_error_ms": 15.0,
     "classification": 1.0,
 }
 """WebRTC re-frames audio (Opus, 20 ms packets), so messages do not pair up end to end: its own
 added latency (packetisation, codec delay) is measured as the median signed error and reported,
 and the error after subtracting it is bounded. The caller's frames do pair up (one RTP packet
 each way), so each turn's uplink trip, stamped at both ends, is taken out first. The oracle's
-first-byte truth is when the packet holding its onset (after Opus's 6.5 ms delay) leaves."""
+first-byte truth is when the packet holding its onset (after Opus's 6.5 ms delay) leaves; the
+codec smears an onset over a few ms, so one near a packet boundary is heard in the packet
+before, and first byte is exact to one packet (bound 20 ms + 2). A stop is an abrupt cut whose
+codec ringing outlasts it by an amount that depends on the waveform at the cut (bound 15 ms)."""
 IMPAIRED_BOUNDS = {"impaired.latency_ms.p99_abs_error_ms": 3.0, "impaired.first_byte_ms.p99_abs_error_ms": 3.0,
                    "impaired.barge_in_stop_ms.p99_abs_error_ms": 5.0}
 """With an impairment profile: |measured − truth − what the path recorded adding to that very

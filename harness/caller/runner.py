@@ -19,7 +19,7 @@ from harness.caller.timeline import CallTimeline
 from harness.metrics.envelope import caller_peaks, peaks, timeline_row
 from harness.metrics.turns import AnalysisSettings, TurnResult, analyze_call, analyze_call_heard
 from harness.scenario.model import Scenario
-from harness.transports import TargetUnreachable, make_transport
+from harness.transports import TargetProtocolError, TargetUnreachable, make_transport
 from harness.transports.impair import ImpairedTransport, ImpairmentProfile
 
 LATENESS_BUDGET_MS = 5.0
@@ -139,6 +139,8 @@ async def run_calls(spec: RunSpec, on_turns: Callable[[list[TurnResult]], None],
                 tl = await call.run()
             except TargetUnreachable as e:
                 call.timeline.error = str(e)
+            except TargetProtocolError as e:  # e.g. an offer answered with an error: this call fails, the run goes on
+                call.timeline.error = f"protocol error: {e}"
                 tl = call.timeline
             finally:
                 live.pop(call_id, None)

@@ -41,3 +41,45 @@ def http_only_server() -> _Server:
     app = web.Application()
     app.router.add_get("/{tail:.*}", page)
     return _Server(app)
+
+
+def scripted_ws_agent(script, path: str = "/media-stream") -> _Server:
+    """ScriptedWsAgent: a WebSocket endpoint that hands each connection to `script(ws, received)`,
+    where `received` collects every text message the caller sends (parsed JSON), in order."""
+    import json
+
+    async def ws(request):
+        sock = web.WebSocketResponse()
+        await sock.prepare(request)
+        received: list[dict] = []
+        server.connections.append(received)
+
+        async def reader():
+            async for msg in sock:
+                if msg.type.name == "TEXT":
+                    received.append(json.loads(msg.data))
+
+        import asyncio
+        task = asyncio.create_task(reader())
+        try:
+            await script(sock, received)
+            await task
+        finally:
+            task.cancel()
+        return sock
+
+    app = web.Application()
+    app.router.add_get(path, ws)
+    server = _Server(app)
+    server.connections = []
+    return server
+
+
+def http_status_server(status: int, body: str = "", content_type: str = "text/plain") -> _Server:
+    """HttpStatusServer: answers every POST with `status` and `body` (a signalling server that fails)."""
+    async def answer(request):
+        await request.read()
+        return web.Response(status=status, text=body, content_type=content_type)
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    return _Server(app)
