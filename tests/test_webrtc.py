@@ -1,0 +1,127 @@
+"""WebRTC over loopback: both signalling styles, loopback-only ICE, our own receive path, bad
+answers from a target, and the oracle measured through Opus."""
+
+import asyncio
+import re
+
+import aiohttp
+import pytest
+
+from harness.agent.oracle_config import OracleConfig
+from harness.agent.server import OracleServer
+from harness.caller.call import CallSettings
+from harness.caller.runner import RunSpec, run_calls
+from harness.scenario.model import Scenario
+from harness.transports import TargetUnreachable
+from harness.transports.webrtc import WebRtcTransport
+from harness.transports.webrtc_media import sdp_has_audio
+from tests.fakes.agents import http_status_server
+
+pytestmark = pytest.mark.slow
+SAY = {"version": 1, "name": "s", "steps": [{"say": "utt_01_joe"}, {"wait": "reply"}, {"say": "utt_02_slt"},
+                                             {"wait": "reply"}]}
+
+
+def candidate_addresses(sdp: str) -> set[str]:
+    return {m.group(1) for m in re.finditer(r"a=candidate:\S+ \d \w+ \d+ (\S+) \d+ typ", sdp)}
+
+
+async def measure(fixtures, signalling: str, steps=SAY, cfg=OracleConfig(delay_ms="300")):
+    sc = Scenario.model_validate(steps)
+    rows, tls = [], []
+    async with OracleServer(cfg) as srv:
+        url = srv.url_for("webrtc") if signalling == "json" else srv.url_for("webrtc").replace("/offer", "/whip")
+        spec = RunSpec(sc, fixtures, url, "webrtc", calls=1, call_settings=CallSettings(hints=True),
+                       call_id_in_url=True, transport_options={"signalling": signalling})
+        outcome = await run_calls(spec, rows.extend, on_timeline=tls.append)
+        await asyncio.sleep(0.3)
+        truth = {t.turn: t for t in srv.truth}
+    return rows, truth, outcome, tls[0]
+
+
+@pytest.mark.parametrize("signalling", ["json", "whip"])
+async def test_oracle_over_webrtc_latency_is_truth_plus_a_steady_transport_delay(fixtures, signalling):
+    rows, truth, outcome, tl = await measure(fixtures, signalling)
+    assert outcome.call_errors == []
+    added = [r.latency_ms - truth[r.turn].latency_ms for r in rows]
+    # one 20 ms packet + Opus's 6.5 ms + loopback; never negative, never an 80 ms jitter buffer
+    assert all(20 <= a <= 45 for a in added), added
+    assert max(added) - min(added) < 10
+    assert tl.setup_ms is not None and tl.setup_ms > 0  # offer → first media, outside every turn
+
+
+async def test_offer_and_answer_carry_only_loopback_candidates():
+    async with OracleServer(OracleConfig()) as srv:
+        t = WebRtcTransport(srv.url_for("webrtc"))
+        await t.connect()
+        offer, answer = t._pc.localDescription.sdp, t._pc.remoteDescription.sdp
+        await t.close()
+    assert candidate_addresses(offer) == {"127.0.0.1"} and candidate_addresses(answer) == {"127.0.0.1"}
+    assert "srflx" not in offer + answer and "relay" not in offer + answer  # no STUN/TURN was asked
+    assert t.peer_id  # the server's pc_id was kept
+
+
+async def test_receiver_has_no_hidden_jitter_buffer():
+    from harness.transports.webrtc_media import _ImmediateJitterBuffer
+    async with OracleServer(OracleConfig()) as srv:
+        t = WebRtcTransport(srv.url_for("webrtc"), jitter_buffer_ms=40)
+        await t.connect()
+        receivers = [tr.receiver for tr in t._pc.getTransceivers()]
+        assert all(isinstance(r._RTCRtpReceiver__jitter_buffer, _ImmediateJitterBuffer) for r in receivers)
+        await t.close()
+
+
+async def test_whip_status_codes():
+    async with OracleServer(OracleConfig()) as srv:
+        base = f"http://127.0.0.1:{srv.port}"
+        t = WebRtcTransport(f"{base}/whip", signalling="whip")
+        await t.connect()
+        resource = t.resource_url
+        assert re.fullmatch(rf"{base}/whip/[0-9a-f]+", resource)
+        async with aiohttp.ClientSession() as s:
+            async with s.patch(resource) as r:
+                assert r.status == 405  # no trickle ICE: all candidates are in the offer
+            async with s.post(f"{base}/whip", data="v=0", headers={"Content-Type": "text/plain"}) as r:
+                assert r.status == 415
+            async with s.post(f"{base}/whip", data="v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n",
+                              headers={"Content-Type": "application/sdp"}) as r:
+                assert r.status == 400 and "no audio" in await r.text()
+            async with s.post(f"{base}/offer", json={"sdp": "v=0\r\n", "type": "offer"}) as r:
+                assert r.status == 400 and "no audio" in (await r.json())["error"]
+        await t.close()  # DELETE of the resource
+        async with aiohttp.ClientSession() as s:
+            async with s.delete(resource) as r:
+                assert r.status == 404  # already gone
+
+
+@pytest.mark.parametrize("status, body, content_type, expect", [
+    (500, "boom", "text/plain", "offer answered HTTP 500: boom"),
+    (200, "not json", "text/plain", "answer is not JSON"),
+    (200, '{"sdp": "v=0\\r\\n", "type": "answer"}', "application/json", "no audio m-line"),
+])
+async def test_bad_answers_fail_the_call_with_a_reason_and_the_run_goes_on(fixtures, status, body, content_type,
+                                                                           expect):
+    sc = Scenario.model_validate({"version": 1, "name": "s", "steps": [{"say": "bc_yeah_joe"}]})
+    rows = []
+    async with http_status_server(status, body, content_type) as srv:
+        spec = RunSpec(sc, fixtures, f"http://127.0.0.1:{srv.port}/offer", "webrtc", calls=2)
+        outcome = await run_calls(spec, rows.extend)
+    assert outcome.calls_done == 2 and len(outcome.call_errors) == 2
+    assert all(e.startswith("protocol error:") and expect in e for e in outcome.call_errors), outcome.call_errors
+    assert all(r.error and expect in r.error for r in rows)
+
+
+async def test_nothing_listening_is_unreachable():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t = WebRtcTransport(f"http://127.0.0.1:{port}/offer")
+    with pytest.raises(TargetUnreachable, match="cannot connect"):
+        await t.connect()
+
+
+def test_sdp_audio_check():
+    assert sdp_has_audio("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n")
+    assert not sdp_has_audio("v=0\r\nm=audio 0 UDP/TLS/RTP/SAVPF 111\r\n")  # rejected m-line
+    assert not sdp_has_audio("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n")
