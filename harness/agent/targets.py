@@ -26,6 +26,12 @@ class ResolvedTarget:
 
 def check_target(target: str, transport: str = "ws-pcm") -> None:
     """Validate a target string early (before any call); raises ValueError saying what is wrong."""
+    if transport == "webrtc":
+        try:
+            import aiortc  # noqa: F401
+        except ImportError:
+            raise ValueError("--transport webrtc needs aiortc: pip install -e '.[webrtc]' "
+                             "(bash scripts/setup.sh run installs it)") from None
     if target in BUILTIN_TARGETS:
         return
     want = "an http:// offer or WHIP URL" if transport == "webrtc" else "a ws:// URL"

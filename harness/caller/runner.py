@@ -154,7 +154,7 @@ async def run_calls(spec: RunSpec, on_turns: Callable[[list[TurnResult]], None],
             outcome.lateness_ms.extend(x / 1e6 for x in tl.lateness_ns())
             results, agent, origin = await analyzer.analyze(tl, plans)
             for r in results:
-                r.call_started_s, r.calls_in_flight = started_s, in_flight
+                r.call_started_s, r.calls_in_flight, r.setup_ms = started_s, in_flight, tl.setup_ms
             on_turns(results)
             if on_call_timeline is not None:
                 sent = caller_peaks(tl, fixture_peaks)

@@ -34,6 +34,7 @@ async def benchmark(spec: RunSpec, folder: RunFolder, meta: dict, scenario_label
     summary = summarize(rows, calls=spec.calls, target=target_label, transport=spec.transport,
                         scenario=scenario_label, harness=health, call_errors=outcome.call_errors)
     label_providers(summary, meta.get("agent"))
+    summary["impairment"] = spec.impairment.to_json() if spec.impairment is not None else None
     checks = evaluate(summary, list(thresholds))
     summary["thresholds"] = [{"expr": c.threshold.expr, "actual": c.actual, "pass": c.passed} for c in checks]
     if outcome.interrupted:

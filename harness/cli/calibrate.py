@@ -29,7 +29,8 @@ from harness.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, impairmen
 @click.option("--fixtures", "fixtures_dir", type=click.Path(file_okay=False, path_type=Path),
               default=DEFAULT_FIXTURES_DIR, help="Fixture directory.")
 def calibrate(transport: str, impair: str | None, delay_ms: float | None, jitter_ms: float | None,
-              loss: float | None, loss_burst: float | None, calls_per_case: int, quick: bool, as_json: bool, out: Path | None, strict: bool,
+              loss: float | None, loss_burst: float | None, reorder: bool | None, calls_per_case: int,
+              quick: bool, as_json: bool, out: Path | None, strict: bool,
               seed: int, fixtures_dir: Path) -> None:
     """Run fixed oracle behaviours and report how far each measurement is from the truth.
 
@@ -47,7 +48,7 @@ def calibrate(transport: str, impair: str | None, delay_ms: float | None, jitter
     except FixtureError as e:
         fail(str(e), EXIT_USAGE)
     cases = tuple(c for c in CASES if not quick or c.name in QUICK_CASES)
-    impairment = impairment_from(impair, delay_ms, jitter_ms, loss, loss_burst)
+    impairment = impairment_from(impair, delay_ms, jitter_ms, loss, loss_burst, reorder)
 
     tty = click.get_text_stream("stderr").isatty()
 

@@ -70,6 +70,8 @@ def summary_table(s: dict) -> str:
     if s.get("stages_ms"):
         for k, v in s["stages_ms"].items():
             rows.append((f"stage {k} (ms)", _dist(v)))
+    if s.get("setup_ms"):
+        rows.append(("call setup (ms)", _dist(s["setup_ms"]) + "  (not in any latency)"))
     h = s.get("harness", {})
     rows.append(("harness", f"send lateness P50 {_fmt(h.get('send_lateness_ms_p50'), ' ms')}, "
                             f"P99 {_fmt(h.get('send_lateness_ms_p99'), ' ms')}; loop lag P99 "
@@ -77,6 +79,8 @@ def summary_table(s: dict) -> str:
                             + ("  OVERLOADED" if h.get("overloaded") else "")))
     width = max(len(r[0]) for r in rows)
     head = f"{s.get('scenario')} → {s.get('target')} over {s.get('transport')}: {s.get('calls')} calls, {s.get('turns')} turns"
+    if s.get("impairment"):
+        head += f" (network: {s['impairment'].get('description', s['impairment'].get('name'))})"
     if s.get("errors"):
         head += "; errors: " + ", ".join(f"{k} ×{v}" for k, v in s["errors"].items())
     lines = [head] + [f"  {k.ljust(width)}  {v}" for k, v in rows]
@@ -98,16 +102,19 @@ def impairment_options(func):
                      help="Share of packets lost (0.01 = 1 %); a lost packet is silence."),
         click.option("--loss-burst", type=click.FloatRange(min=1), default=None,
                      help="Mean loss burst length in packets (1 = independent losses)."),
+        click.option("--reorder", is_flag=True, default=None,
+                     help="Let jitter reorder packets (off: order is kept within each direction)."),
     ]
     for opt in reversed(opts):
         func = opt(func)
     return func
 
 
-def impairment_from(impair, delay_ms, jitter_ms, loss, loss_burst):
+def impairment_from(impair, delay_ms, jitter_ms, loss, loss_burst, reorder=None):
     """The impairment profile the options describe (None: no impairment)."""
     from harness.transports.impair import resolve_profile
     try:
-        return resolve_profile(impair, delay_ms=delay_ms, jitter_ms=jitter_ms, loss=loss, burst=loss_burst)
+        return resolve_profile(impair, delay_ms=delay_ms, jitter_ms=jitter_ms, loss=loss, burst=loss_burst,
+                               reorder=reorder or None)
     except ValueError as e:
         fail(str(e), EXIT_USAGE)

@@ -114,7 +114,8 @@ def transport_settings(transport: str, twilio_params: tuple[str, ...] = (), sign
 def run(scenario: str, target: str | None, transport: str | None, twilio_params: tuple[str, ...],
         webrtc_signalling: str, webrtc_fields: tuple[str, ...], webrtc_datachannel: str,
         webrtc_jitter_buffer_ms: float, ice_servers: tuple[str, ...], impair: str | None, delay_ms: float | None,
-        jitter_ms: float | None, loss: float | None, loss_burst: float | None, calls: int | None,
+        jitter_ms: float | None, loss: float | None, loss_burst: float | None, reorder: bool | None,
+        calls: int | None,
         concurrency: int | None,
         seed: int | None, response_timeout_s: float | None, oracle_opts: tuple[str, ...],
         thresholds: tuple[str, ...], agent_args: str, hints: bool, out_dir: Path,
@@ -136,7 +137,7 @@ def run(scenario: str, target: str | None, transport: str | None, twilio_params:
         check_target(target, transport)
     except ValueError as e:
         fail(str(e))
-    impairment = impairment_from(impair, delay_ms, jitter_ms, loss, loss_burst)
+    impairment = impairment_from(impair, delay_ms, jitter_ms, loss, loss_burst, reorder)
     transport_options = transport_settings(transport, twilio_params, webrtc_signalling, webrtc_fields,
                                            webrtc_datachannel, webrtc_jitter_buffer_ms, ice_servers)
     check_thresholds(thresholds)

@@ -40,6 +40,8 @@ def summarize(turns: Iterable[dict], *, calls: int, target: str, transport: str,
                          for i, k in enumerate(STAGES)} if staged else None)
     wers = [t["wer"] for t in turns if t.get("wer") is not None]
     out["wer"] = round(sum(wers) / len(wers), 4) if wers else None
+    setups = {t["call_id"]: t.get("setup_ms") for t in turns if t.get("setup_ms") is not None}
+    out["setup_ms"] = percentile_summary(setups.values(), seed=9) if setups else None
     out["harness"] = harness
     notes = []
     heard_any = any(t["latency_ms"] is not None or t["false_interruption"] or t["barge_in_stop_ms"] is not None

@@ -52,6 +52,9 @@ class TurnResult:
     """When the call started, in seconds from the start of the run (latency over the run's time)."""
     calls_in_flight: int | None = None
     """Calls in flight when this call started, itself included (latency against concurrency)."""
+    setup_ms: float | None = None
+    """The call's connection setup where the transport has one (WebRTC: offer → first media);
+    the same on every turn of the call, and never part of any turn's latency."""
     schema: str = field(default=TURN_SCHEMA)
 
     def to_json(self) -> dict:

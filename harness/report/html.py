@@ -97,7 +97,8 @@ def _meta(r: RunData) -> list[tuple[str, str]]:
             ("target", f"{s.get('target', run.get('target', '?'))} {agent.get('url', '')}".strip()),
             ("agent options", str(agent.get("args") or "—")), ("providers", prov or "—"),
             ("transport", str(s.get("transport", run.get("transport", "?")))),
-            ("impairment", str(run.get("impairment") or "none")),
+            ("impairment", (run.get("impairment") or {}).get("description", "none")
+             if isinstance(run.get("impairment"), dict) else str(run.get("impairment") or "none")),
             ("calls × concurrency", f"{s.get('calls')} × {run.get('concurrency', '?')}"),
             ("turns", str(s.get("turns"))), ("seed", str(run.get("seed", "—"))),
             ("started / ended", f"{run.get('started_at', '?')} / {run.get('ended_at', '?')}"),

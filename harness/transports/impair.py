@@ -65,14 +65,16 @@ PROFILES: dict[str, ImpairmentProfile] = {
 
 
 def resolve_profile(name: str | None = None, *, delay_ms: float | None = None, jitter_ms: float | None = None,
-                    loss: float | None = None, burst: float | None = None) -> ImpairmentProfile | None:
+                    loss: float | None = None, burst: float | None = None,
+                    reorder: bool | None = None) -> ImpairmentProfile | None:
     """A named profile with explicit overrides, or a custom one from the overrides alone."""
-    if name is None and all(v is None for v in (delay_ms, jitter_ms, loss, burst)):
+    if name is None and all(v is None for v in (delay_ms, jitter_ms, loss, burst, reorder)):
         return None
     if name is not None and name not in PROFILES:
         raise ValueError(f"--impair {name!r}: unknown profile (available: {', '.join(PROFILES)})")
     base = PROFILES[name] if name is not None else ImpairmentProfile("custom")
-    over = {k: v for k, v in dict(delay_ms=delay_ms, jitter_ms=jitter_ms, loss=loss, burst=burst).items()
+    over = {k: v for k, v in dict(delay_ms=delay_ms, jitter_ms=jitter_ms, loss=loss, burst=burst,
+                                  reorder=reorder).items()
             if v is not None}
     if over.get("loss", 0) < 0 or over.get("loss", 0) >= 1:
         raise ValueError(f"--loss {over['loss']}: expected a share between 0 and 1 (0.01 = 1 %)")
