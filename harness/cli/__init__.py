@@ -11,6 +11,7 @@ from harness.cli.fixtures import fixtures
 from harness.cli.gate import gate
 from harness.cli.report import report
 from harness.cli.run import run, validate
+from harness.cli.sweep import sweep
 
 EPILOG = """\b
 Exit codes (every command):
@@ -38,3 +39,4 @@ main.add_command(fixtures)
 main.add_command(agent)
 main.add_command(report)
 main.add_command(gate)
+main.add_command(sweep)
