@@ -9,15 +9,20 @@ from harness.transports import stamping
 from harness.transports.base import TargetUnreachable
 
 
-def check_ws_url(url: str) -> URL:
-    """Parse a ws:// or wss:// URL, or raise ValueError saying what is wrong with it."""
+def check_url(url: str, schemes: tuple[str, ...], expected: str) -> URL:
+    """Parse `url`, or raise ValueError naming it and what was expected."""
     try:
         u = URL(url)
     except (ValueError, TypeError) as e:
         raise ValueError(f"{url!r}: not a URL ({e})") from None
-    if u.scheme not in ("ws", "wss") or not u.host:
-        raise ValueError(f"{url!r}: expected ws://HOST:PORT/PATH or wss://…")
+    if u.scheme not in schemes or not u.host:
+        raise ValueError(f"{url!r}: {expected}")
     return u
+
+
+def check_ws_url(url: str) -> URL:
+    """Parse a ws:// or wss:// URL, or raise ValueError saying what is wrong with it."""
+    return check_url(url, ("ws", "wss"), "expected ws://HOST:PORT/PATH or wss://…")
 
 
 async def open_websocket(url: str, timeout_s: float, headers: dict | None = None
