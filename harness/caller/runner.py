@@ -106,6 +106,79 @@ def closed_turns(tl: CallTimeline, results: list[TurnResult]) -> list[TurnResult
     return [r for r in results if r.turn in closed]
 
 
+class CallExecutor:
+    """Runs single calls of a spec and measures them: the part `run_calls` and the load engine share.
+
+    Holds the live calls (so an interruption can still analyse what they heard), the analyser
+    process and the fixtures' timeline peaks (computed once, before the first frame).
+    """
+
+    def __init__(self, spec: RunSpec, outcome: RunOutcome, run_t0_ns: int):
+        self.spec, self.outcome, self.run_t0_ns = spec, outcome, run_t0_ns
+        self.analyzer = Analyzer(spec.analysis)
+        self.live: dict[str, tuple[Call, list[TurnPlan]]] = {}
+        self.fixture_peaks = {fid: peaks(fx.samples) for fid, fx in spec.fixtures.fixtures.items()}
+
+    async def run_one(self, index: int, call_id: str | None = None, intended_ns: int | None = None,
+                      on_timeline: Callable[[CallTimeline], None] | None = None,
+                      on_call_timeline: Callable[[dict], None] | None = None) -> list[TurnResult]:
+        """One call from connect to analysis; a failed call still yields its turns, marked."""
+        spec, outcome = self.spec, self.outcome
+        now = time.perf_counter_ns()
+        call_id = call_id or f"c{index:04d}"
+        plans = plan_turns(spec.scenario, spec.fixtures, index, spec.call_settings.seed)
+        url = spec.target_url
+        if spec.call_id_in_url:
+            url += ("&" if "?" in url else "?") + f"call_id={call_id}"
+        transport = make_transport(spec.transport, url, **spec.transport_options)
+        if spec.impairment is not None:
+            transport = ImpairedTransport(transport, spec.impairment, seed=f"{spec.call_settings.seed}:{call_id}")
+        call = Call(transport, spec.scenario, plans, call_id, spec.call_settings)
+        self.live[call_id] = (call, plans)
+        started_s = round((now - self.run_t0_ns) / 1e9, 6)
+        start_lag_ms = round((now - intended_ns) / 1e6, 3) if intended_ns is not None else None
+        in_flight = len(self.live)
+        try:
+            tl = await call.run()
+        except TargetUnreachable as e:
+            call.timeline.error = str(e)
+            tl = call.timeline
+        except TargetProtocolError as e:  # e.g. an offer answered with an error: this call fails, the run goes on
+            call.timeline.error = f"protocol error: {e}"
+            tl = call.timeline
+        finally:
+            self.live.pop(call_id, None)
+        if tl.error:
+            outcome.call_errors.append(tl.error)
+        elif tl.protocol_errors:  # the call went on; say what the target got wrong, once per call
+            more = f" (and {len(tl.protocol_errors) - 1} more)" if len(tl.protocol_errors) > 1 else ""
+            outcome.call_errors.append(f"protocol error: {tl.protocol_errors[0]}{more}")
+        if on_timeline is not None:
+            on_timeline(tl)
+        outcome.lateness_ms.extend(x / 1e6 for x in tl.lateness_ns())
+        results, agent, origin = await self.analyzer.analyze(tl, plans)
+        for r in results:
+            r.call_started_s, r.calls_in_flight, r.setup_ms = started_s, in_flight, tl.setup_ms
+            r.start_lag_ms = start_lag_ms
+        if on_call_timeline is not None:
+            sent = caller_peaks(tl, self.fixture_peaks)
+            on_call_timeline(timeline_row(tl, sent, agent, origin if len(tl.audio_len) else None, started_s))
+        outcome.calls_done += 1
+        return results
+
+    def abandon_live(self) -> list[TurnResult]:
+        """On interruption: the turns of calls still in flight whose response window had closed."""
+        kept: list[TurnResult] = []
+        for call, plans in list(self.live.values()):
+            tl = call.timeline
+            tl.ended_ns = tl.ended_ns or time.perf_counter_ns()
+            self.outcome.lateness_ms.extend(x / 1e6 for x in tl.lateness_ns())
+            kept += closed_turns(tl, analyze_call(tl, expected_turns(plans), self.spec.analysis))
+            self.outcome.call_errors.append("run interrupted")
+        self.live.clear()
+        return kept
+
+
 async def run_calls(spec: RunSpec, on_turns: Callable[[list[TurnResult]], None],
                     on_call_done: Callable[[RunOutcome], None] = lambda _: None,
                     on_timeline: Callable[[CallTimeline], None] | None = None,
@@ -113,56 +186,17 @@ async def run_calls(spec: RunSpec, on_turns: Callable[[list[TurnResult]], None],
     """Run `spec.calls` calls, at most `spec.concurrency` at once; results go to `on_turns` per call,
     and each call's waveform summary (a timelines.jsonl row) to `on_call_timeline`."""
     outcome = RunOutcome()
-    run_t0 = time.perf_counter_ns()
     lag = LoopLagMonitor()
-    analyzer = Analyzer(spec.analysis)
+    executor = CallExecutor(spec, outcome, time.perf_counter_ns())
     sem = asyncio.Semaphore(spec.concurrency)
-    live: dict[str, tuple[Call, list[TurnPlan]]] = {}
-    # load every fixture before the first frame (no disk reads mid-call), and its timeline peaks
-    fixture_peaks = {fid: peaks(fx.samples) for fid, fx in spec.fixtures.fixtures.items()}
 
     async def one(index: int) -> None:
         async with sem:
-            call_id = f"c{index:04d}"
-            plans = plan_turns(spec.scenario, spec.fixtures, index, spec.call_settings.seed)
-            url = spec.target_url
-            if spec.call_id_in_url:
-                url += ("&" if "?" in url else "?") + f"call_id={call_id}"
-            transport = make_transport(spec.transport, url, **spec.transport_options)
-            if spec.impairment is not None:
-                transport = ImpairedTransport(transport, spec.impairment, seed=f"{spec.call_settings.seed}:{call_id}")
-            call = Call(transport, spec.scenario, plans, call_id, spec.call_settings)
-            live[call_id] = (call, plans)
-            started_s = round((time.perf_counter_ns() - run_t0) / 1e9, 6)
-            in_flight = len(live)
-            try:
-                tl = await call.run()
-            except TargetUnreachable as e:
-                call.timeline.error = str(e)
-            except TargetProtocolError as e:  # e.g. an offer answered with an error: this call fails, the run goes on
-                call.timeline.error = f"protocol error: {e}"
-                tl = call.timeline
-            finally:
-                live.pop(call_id, None)
-            if tl.error:
-                outcome.call_errors.append(tl.error)
-            elif tl.protocol_errors:  # the call went on; say what the target got wrong, once per call
-                more = f" (and {len(tl.protocol_errors) - 1} more)" if len(tl.protocol_errors) > 1 else ""
-                outcome.call_errors.append(f"protocol error: {tl.protocol_errors[0]}{more}")
-            if on_timeline is not None:
-                on_timeline(tl)
-            outcome.lateness_ms.extend(x / 1e6 for x in tl.lateness_ns())
-            results, agent, origin = await analyzer.analyze(tl, plans)
-            for r in results:
-                r.call_started_s, r.calls_in_flight, r.setup_ms = started_s, in_flight, tl.setup_ms
+            results = await executor.run_one(index, on_timeline=on_timeline, on_call_timeline=on_call_timeline)
             on_turns(results)
-            if on_call_timeline is not None:
-                sent = caller_peaks(tl, fixture_peaks)
-                on_call_timeline(timeline_row(tl, sent, agent, origin if len(tl.audio_len) else None, started_s))
-            outcome.calls_done += 1
             on_call_done(outcome)
 
-    await analyzer.start()
+    await executor.analyzer.start()
     gc.freeze()  # setup objects leave the collector's view: full collections stay short mid-call
     steal = CpuSteal()
     lag_task = asyncio.create_task(lag.run())
@@ -172,15 +206,10 @@ async def run_calls(spec: RunSpec, on_turns: Callable[[list[TurnResult]], None],
                 tg.create_task(one(i))
     except asyncio.CancelledError:
         outcome.interrupted = True
-        for call, plans in list(live.values()):
-            tl = call.timeline
-            tl.ended_ns = tl.ended_ns or time.perf_counter_ns()
-            outcome.lateness_ms.extend(x / 1e6 for x in tl.lateness_ns())
-            on_turns(closed_turns(tl, analyze_call(tl, expected_turns(plans), spec.analysis)))
-            outcome.call_errors.append("run interrupted")
+        on_turns(executor.abandon_live())
     finally:
         lag_task.cancel()
-        analyzer.close()
+        executor.analyzer.close()
         outcome.loop_lag_p99_ms = lag.p99_ms()
         outcome.cpu_steal_pct = steal.percent()
     return outcome

@@ -9,6 +9,7 @@ from harness.cli.agent import agent
 from harness.cli.calibrate import calibrate
 from harness.cli.fixtures import fixtures
 from harness.cli.gate import gate
+from harness.cli.load import load
 from harness.cli.report import report
 from harness.cli.run import run, validate
 from harness.cli.sweep import sweep
@@ -40,3 +41,4 @@ main.add_command(agent)
 main.add_command(report)
 main.add_command(gate)
 main.add_command(sweep)
+main.add_command(load)

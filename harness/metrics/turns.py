@@ -55,6 +55,9 @@ class TurnResult:
     setup_ms: float | None = None
     """The call's connection setup where the transport has one (WebRTC: offer → first media);
     the same on every turn of the call, and never part of any turn's latency."""
+    start_lag_ms: float | None = None
+    """Open-loop load: how late the call started against its intended start (coordinated
+    omission made visible); null where calls are not scheduled."""
     schema: str = field(default=TURN_SCHEMA)
 
     def to_json(self) -> dict:

@@ -1,0 +1,106 @@
+"""A load run's folder → summary.json: the same summary as `turnbench run`, plus what load adds
+(engines' health, offered vs achieved arrivals, lost turns)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from harness.load.collector import CALLS_FILE, ENGINES_FILE
+from harness.metrics.stats import percentile_summary
+from harness.metrics.summary import summarize
+
+
+def _jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def merged_health(engines: dict[str, dict | None]) -> dict:
+    """The run's harness health: the worst engine decides (one saturated engine taints its calls)."""
+    hs = [h for h in engines.values() if h]
+    if not hs:
+        return {"send_lateness_ms_p50": None, "send_lateness_ms_p99": None, "loop_lag_ms_p99": None,
+                "overloaded": True, "overloaded_why": ["no engine reported its health"], "engines": 0}
+
+    def worst(key: str):
+        vals = [h.get(key) for h in hs if h.get(key) is not None]
+        return max(vals) if vals else None
+
+    why = [f"{h['node']}: {w}" for h in hs for w in h.get("overloaded_why") or []]
+    lost = [h["node"] for h in hs if h.get("lost")]
+    why += [f"{n}: engine went away before it drained" for n in lost]
+    return {"send_lateness_ms_p50": worst("send_lateness_ms_p50"), "send_lateness_ms_p99": worst("send_lateness_ms_p99"),
+            "loop_lag_ms_p99": worst("loop_lag_ms_p99"), "cpu_pct_p90": worst("cpu_pct_p90"),
+            "cpu_steal_pct": worst("cpu_steal_pct"), "frames": sum(h.get("frames") or 0 for h in hs),
+            "overloaded": bool(why), "overloaded_why": why, "engines": len(hs),
+            "budget": hs[0].get("budget")}
+
+
+def arrivals_summary(engines: dict[str, dict | None], rows: list[dict], mode: str, duration_s: float,
+                     rate_per_s: float | None) -> dict:
+    """Offered against achieved load; for open loop, how late calls started against their schedule."""
+    calls = {r["call_id"]: r.get("start_lag_ms") for r in rows}
+    lags = [v for v in calls.values() if v is not None]
+    out = {"mode": mode, "duration_s": duration_s, "calls_started": len(calls),
+           "achieved_calls_per_s": round(len(calls) / duration_s, 4) if duration_s else None}
+    if mode == "open":
+        arr = [h.get("arrivals") or {} for h in engines.values() if h]
+        offered = sum(a.get("offered", 0) for a in arr)
+        out.update(offered_calls_per_s=rate_per_s, offered=offered, started=sum(a.get("started", 0) for a in arr),
+                   dropped=sum(a.get("dropped", 0) for a in arr), process=next((a.get("process") for a in arr), None),
+                   start_lag_ms=percentile_summary(lags, seed=11) if lags else None)
+    return out
+
+
+def load_summary(folder: Path, *, target: str, transport: str, scenario: str, turns_per_call: int, load: dict) -> dict:
+    """Summarise what the collector wrote; count turns lost (a finished call with fewer rows than planned)."""
+    rows = _jsonl(folder / "turns.jsonl")
+    calls = _jsonl(folder / CALLS_FILE)
+    engines_doc = json.loads((folder / ENGINES_FILE).read_text()) if (folder / ENGINES_FILE).exists() else {}
+    engines = engines_doc.get("engines") or {}
+    health = merged_health(engines)
+    finished = [c for c in calls if not c.get("abandoned")]
+    errors = [c["error"] for c in calls if c.get("error")]
+    s = summarize(rows, calls=len(calls), target=target, transport=transport, scenario=scenario, harness=health,
+                  call_errors=errors)
+    lost = sum(max(0, turns_per_call - c["turns"]) for c in finished)
+    abandoned = sum((h or {}).get("abandoned") or 0 for h in engines.values())
+    s["engines"] = engines
+    s["arrivals"] = arrivals_summary(engines, rows, load.get("mode", "closed"), load.get("duration_s") or 0,
+                                     load.get("arrival_rate_per_s"))
+    s["load"] = {**load, "calls_finished": len(finished), "calls_abandoned": abandoned, "turns_per_call": turns_per_call,
+                 "turns_expected": len(finished) * turns_per_call, "turns_lost": lost}
+    if health["overloaded"]:
+        s["notes"].append("harness overloaded: " + "; ".join(health["overloaded_why"]) +
+                          " — these numbers measure the load generator, not only the agent")
+    if lost:
+        s["notes"].append(f"{lost} turns lost: finished calls wrote fewer turns than the scenario has")
+    if abandoned:
+        s["notes"].append(f"{abandoned} calls were still in flight at the drain deadline; their closed turns are kept")
+    dropped = s["arrivals"].get("dropped")
+    if dropped:
+        s["notes"].append(f"{dropped} arrivals were not placed: more than --max-in-flight calls were in flight")
+    lag = (s["arrivals"].get("start_lag_ms") or {}).get("p99")
+    if lag is not None and lag > 50:
+        s["notes"].append(f"calls started up to {lag:.0f} ms (p99) after their intended start: the offered load "
+                          "was not met on time")
+    return s
+
+
+def count_lines(path: Path) -> int:
+    """Turns so far (progress), without parsing."""
+    try:
+        with path.open("rb") as f:
+            return sum(1 for _ in f)
+    except OSError:
+        return 0
+
+
+def median_latency(path: Path, last: int = 2000) -> float | None:
+    rows = _jsonl(path)[-last:]
+    lat = [r["latency_ms"] for r in rows if r.get("latency_ms") is not None]
+    return float(np.median(lat)) if lat else None
