@@ -35,6 +35,8 @@ class AgentServer:
         self.calls_served = 0
         """Connections that streamed audio (turnbench's reachability probe does not count)."""
         self.connections = 0
+        self.calls_active = 0
+        """Calls being served now (a load test that ends cleanly leaves none)."""
         self.refused: list[str] = []
         """Why calls were refused (wrong media format, bad offer), in order."""
         self._webrtc = None
@@ -68,7 +70,7 @@ class AgentServer:
 
     def health(self) -> dict:
         out = {"agent": self.agent, "transports": ["ws-pcm", "twilio"], "ws_pcm_path": WS_PATH,
-               "twilio_path": TWILIO_PATH}
+               "twilio_path": TWILIO_PATH, "calls_active": self.calls_active}
         if self._webrtc is not None:
             out["transports"].append("webrtc")
             out["webrtc_paths"] = {"json": "/offer", "whip": "/whip"}
@@ -94,10 +96,13 @@ class AgentServer:
         return link.ws
 
     async def _serve_link(self, link: CallLink) -> None:
+        self.calls_active += 1
         try:
             await self.serve_call(link)
         except asyncio.CancelledError:
             pass
+        finally:
+            self.calls_active -= 1
 
     async def serve_call(self, link: CallLink) -> None:  # pragma: no cover - interface
         """Serve one call until the caller hangs up."""

@@ -33,6 +33,13 @@ def parse_duration(text: str) -> float:
     return sum(float(a) * {"h": 3600, "m": 60, "s": 1}[b] for a, b in parts)
 
 
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def locustfile() -> str:
     return importlib.util.find_spec("harness.load.locustfile").origin
 
@@ -69,12 +76,14 @@ def _require_locust() -> None:
               help="With --master: workers to wait for before starting.")
 @click.option("--master-bind-host", default="127.0.0.1", show_default=True,
               help="With --master: where the master listens (0.0.0.0 for other machines).")
-@click.option("--master-port", type=click.IntRange(1, 65535), default=5557, show_default=True)
+@click.option("--master-port", type=click.IntRange(1, 65535), default=None,
+              help="The master's port (default 5557 for --master and --worker; a free one for --processes).")
 @click.option("--worker", "as_worker", is_flag=True, help="Run a Locust worker (and its engine) for a master.")
 @click.option("--master-host", default="127.0.0.1", show_default=True, help="With --worker: the master's host.")
 @click.option("--web", is_flag=True, help="Open Locust's web UI (turnbench's turns are its requests) instead of "
                                           "running headless; stop the test there, then Ctrl-C.")
-@click.option("--web-port", type=click.IntRange(1, 65535), default=8089, show_default=True)
+@click.option("--web-port", type=click.IntRange(1, 65535), default=8089, show_default=True,
+              help="With --web: Locust's web UI port on 127.0.0.1.")
 @click.option("--drain-s", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="At the end: wait this long for calls in flight; the closed turns of the rest are kept.")
 @click.option("--target", "-t", default=None,
@@ -93,7 +102,7 @@ def _require_locust() -> None:
               default=DEFAULT_FIXTURES_DIR, help="Fixture directory (with manifest.json).")
 def load(scenario: str | None, users: int, spawn_rate: float | None, duration: str, think_s: float,
          arrival_rate: float | None, arrivals: str, max_in_flight: int, processes: int, as_master: bool,
-         expect_workers: int, master_bind_host: str, master_port: int, as_worker: bool, master_host: str,
+         expect_workers: int, master_bind_host: str, master_port: int | None, as_worker: bool, master_host: str,
          web: bool, web_port: int, drain_s: float, target: str | None, transport: str | None, impair: str | None,
          delay_ms: float | None, jitter_ms: float | None, loss: float | None, loss_burst: float | None,
          reorder: bool | None, agent_args: str, oracle_opts: tuple[str, ...], thresholds: tuple[str, ...],
@@ -110,7 +119,7 @@ def load(scenario: str | None, users: int, spawn_rate: float | None, duration: s
     """
     _require_locust()
     if as_worker:
-        raise SystemExit(_run_locust_worker(master_host, master_port))
+        raise SystemExit(_run_locust_worker(master_host, master_port or 5557))
     if scenario is None:
         fail("missing SCENARIO (only --worker runs without one)")
     if as_master and processes > 1:
@@ -132,6 +141,7 @@ def load(scenario: str | None, users: int, spawn_rate: float | None, duration: s
     settings = CallSettings(response_timeout_s=d.response_timeout_s, reply_silence_ms=d.reply_silence_ms,
                             hints=target == "oracle", seed=seed)
     workers = expect_workers if as_master else processes
+    master_port = master_port or (5557 if as_master else free_port())
     mode = "open" if arrival_rate else "closed"
     loc_users = workers if mode == "open" else users
     rate = workers if mode == "open" else (spawn_rate or max(1.0, users / 5.0))

@@ -20,6 +20,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from harness.load.collector import Collector
 from harness.load.engine_client import EngineClient, EngineFailed
+from harness.load.results import failure_reason
 
 TURNS_MSG, DRAIN_MSG, DRAINED_MSG = "turnbench_turns", "turnbench_drain", "turnbench_drained"
 SCHEDULE_DONE_MSG = "turnbench_schedule_done"
@@ -28,22 +29,6 @@ INDEX_STRIDE = 100_000
 
 class TurnFailed(Exception):
     """A turn that measured fine but went wrong for the caller (the reason is the message)."""
-
-
-def failure_reason(row: dict) -> str | None:
-    """Why a turn counts as a Locust failure, or None."""
-    if row.get("error"):
-        return f"call error: {row['error']}"
-    if row.get("false_interruption"):
-        return f"false interruption at {row.get('false_interruption_at_ms')} ms"
-    if row.get("barge_in_success") is False:
-        stop = row.get("barge_in_stop_ms")
-        return "barge-in failed: " + ("agent did not stop" if stop is None else f"stopped after {stop:.0f} ms")
-    if row.get("backchannel_ok") is False:
-        return "backchannel: the agent stopped talking"
-    if row.get("no_response"):
-        return "no response"
-    return None
 
 
 class _Process:

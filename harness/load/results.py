@@ -19,6 +19,22 @@ def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def failure_reason(row: dict) -> str | None:
+    """Why a turn counts as a Locust failure, or None."""
+    if row.get("error"):
+        return f"call error: {row['error']}"
+    if row.get("false_interruption"):
+        return f"false interruption at {row.get('false_interruption_at_ms')} ms"
+    if row.get("barge_in_success") is False:
+        stop = row.get("barge_in_stop_ms")
+        return "barge-in failed: " + ("agent did not stop" if stop is None else f"stopped after {stop:.0f} ms")
+    if row.get("backchannel_ok") is False:
+        return "backchannel: the agent stopped talking"
+    if row.get("no_response"):
+        return "no response"
+    return None
+
+
 def merged_health(engines: dict[str, dict | None]) -> dict:
     """The run's harness health: the worst engine decides (one saturated engine taints its calls)."""
     hs = [h for h in engines.values() if h]
