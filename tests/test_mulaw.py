@@ -17,3 +17,10 @@ def test_roundtrip_error_is_within_a_quantisation_step():
     y = mulaw.decode(mulaw.encode(x)).astype(np.int32)
     err = np.abs(y - x)
     assert (err <= np.maximum(8, np.abs(x.astype(np.int32)) // 16)).all()
+
+
+def test_tables_equal_the_formula_for_every_code():
+    every = np.arange(65536, dtype=np.uint16).view(np.int16)
+    assert mulaw.encode(every) == mulaw.encode_computed(every)
+    codes = bytes(range(256))
+    assert np.array_equal(mulaw.decode(codes), mulaw.decode_computed(codes))

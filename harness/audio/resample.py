@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 
 import numpy as np
-from scipy.signal import resample_poly
+from scipy.signal import firwin, resample_poly
 
 
 def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
@@ -23,6 +24,16 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
     return samples if samples.ndim == 1 else samples.mean(axis=1)
 
 
+@functools.lru_cache(maxsize=None)
+def _fir(up: int, down: int) -> np.ndarray:
+    """resample_poly's own default filter, designed once instead of on every chunk (two thirds of
+    its cost per 20 ms chunk); passing it back gives bit-identical output."""
+    m = max(up, down)
+    h = firwin(2 * 10 * m + 1, 1.0 / m, window=("kaiser", 5.0))
+    h.setflags(write=False)
+    return h
+
+
 class StreamResampler:
     """Chunk-by-chunk 2:1 / 1:2 (or any rational) conversion with no added delay.
 
@@ -36,6 +47,7 @@ class StreamResampler:
         self.up, self.down = ratio.numerator, ratio.denominator
         self._hist = np.zeros(history * self.down, dtype=np.float64)
         self._carry = np.zeros(0, dtype=np.float64)
+        self._fir = _fir(self.up, self.down)
 
     def reset(self) -> None:
         """The stream had a gap (silence was heard in between): forget the previous input."""
@@ -51,7 +63,7 @@ class StreamResampler:
             return x.astype(np.float32)
         if not usable:
             return np.zeros(0, np.float32)
-        y = resample_poly(np.concatenate([self._hist, x]), self.up, self.down)
+        y = resample_poly(np.concatenate([self._hist, x]), self.up, self.down, window=self._fir)
         skip = len(self._hist) * self.up // self.down
         self._hist = np.concatenate([self._hist, x])[-len(self._hist):]
         return y[skip: skip + usable * self.up // self.down].astype(np.float32)

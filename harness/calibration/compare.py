@@ -107,10 +107,14 @@ class Comparison:
             self.transport.append(transport_ms["latency_ms"])
         if truth.latency_ms is not None and truth.programmed_delay_ms is not None:
             self.slip.append(truth.latency_ms - truth.programmed_delay_ms)
+        # on an impaired path the caller hears the agent stop later by the path's round trip:
+        # success is judged on that, as the caller's own classification is
+        heard_stop = (None if truth.barge_in_stop_ms is None else
+                      truth.barge_in_stop_ms + impairment_ms.get("barge_in_stop_ms", 0.0))
         true_cls = {
             "false_interruption": truth.false_interruption,
             "barge_in": (None if measured.kind != "barge_in" or not truth.audible_at_start else
-                         bool(truth.barge_in_stop_ms is not None and truth.barge_in_stop_ms <= self.threshold_ms
+                         bool(heard_stop is not None and heard_stop <= self.threshold_ms
                               and truth.latency_ms is not None)),
             "backchannel": truth.backchannel_kept_talking if measured.kind == "backchannel" else None,
             "response": (truth.latency_ms is not None) if measured.kind != "backchannel" else None,

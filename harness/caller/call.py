@@ -13,6 +13,7 @@ import numpy as np
 from harness.audio.fixtures import Fixture, FixtureLibrary
 from harness.audio.frames import FRAME_NS, FRAME_SAMPLES, SAMPLE_RATE
 from harness.caller.listener import Listener
+from harness.caller.metronome import Metronome
 from harness.caller.mic import Microphone
 from harness.caller.pacing import sleep_until
 from harness.caller.timeline import CallTimeline, PlannedTurn
@@ -33,6 +34,9 @@ class CallSettings:
     """Send `turnbench.hint` events (only the oracle agent understands them)."""
     seed: int = 0
     start_delay_ms: float = 40.0
+    pacing: str = "shared"
+    """`shared`: one metronome for all calls of the process; `per-call`: a timer per call (the
+    straightforward layout, kept for `turnbench bench capacity` to compare against)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,20 @@ def _resolve(sel: str | Pick, fixtures: FixtureLibrary, rng: random.Random) -> F
     return fixtures[sel]
 
 
+_METRONOMES: dict[asyncio.AbstractEventLoop, Metronome] = {}
+
+
+def metronome() -> Metronome:
+    """The running loop's shared metronome."""
+    loop = asyncio.get_running_loop()
+    m = _METRONOMES.get(loop)
+    if m is None:
+        for old in [lp for lp in _METRONOMES if lp.is_closed()]:
+            del _METRONOMES[old]
+        m = _METRONOMES[loop] = Metronome()
+    return m
+
+
 class Call:
     """Runs one scripted call; `timeline` holds the record even if the call fails or is cancelled."""
 
@@ -88,9 +106,13 @@ class Call:
         tl.setup_ms = getattr(self.transport, "setup_ms", None)
         tl.impairment = getattr(self.transport, "log", None)
         tl.t0_ns = time.perf_counter_ns() + int(self.settings.start_delay_ms * 1e6)
+        slot = None
+        if self.settings.pacing == "shared":
+            slot, tl.t0_ns = metronome().place(tl.t0_ns)
         try:
             async with asyncio.TaskGroup() as tg:
-                sender = tg.create_task(self._send_loop())
+                sender = tg.create_task(self._send_loop() if self.settings.pacing == "per-call"
+                                        else metronome().pace(self, slot))
                 receiver = tg.create_task(self._receive_loop())
                 script = tg.create_task(self._script())
                 await asyncio.wait([script, receiver], return_when=asyncio.FIRST_COMPLETED)
@@ -105,6 +127,8 @@ class Call:
         except* (ConnectionError, OSError) as eg:
             tl.error = tl.error or f"connection lost: {eg.exceptions[0]}"
         finally:
+            if slot is not None:
+                metronome().release(slot)
             await self.transport.close()
             tl.ended_ns = time.perf_counter_ns()
             tl.protocol_errors = list(self.transport.protocol_errors)
@@ -119,11 +143,22 @@ class Call:
         tl, n = self.timeline, 0
         while True:
             await sleep_until(tl.t0_ns + n * FRAME_NS)
-            pcm = self.mic.frame(n).tobytes()
-            sent = time.perf_counter_ns()
-            sent = await self.transport.send_audio(pcm) or sent
-            tl.send_ns.append(sent)
-            self.mic.mark_sent(n)
+            await self._send_frame(n)
+            n += 1
+
+    async def _send_frame(self, n: int) -> None:
+        pcm = self.mic.frame(n).tobytes()
+        sent = time.perf_counter_ns()
+        sent = await self.transport.send_audio(pcm) or sent
+        self.timeline.send_ns.append(sent)
+        self.mic.mark_sent(n)
+
+    async def send_due(self, now_ns: int) -> None:
+        """Metronome tick: send every frame whose time has come (more than one only after a stall)."""
+        tl = self.timeline
+        n = len(tl.send_ns)
+        while tl.t0_ns + n * FRAME_NS <= now_ns:
+            await self._send_frame(n)
             n += 1
 
     async def _receive_loop(self) -> None:

@@ -6,6 +6,7 @@ import click
 
 import harness
 from harness.cli.agent import agent
+from harness.cli.bench import bench
 from harness.cli.calibrate import calibrate
 from harness.cli.fixtures import fixtures
 from harness.cli.gate import gate
@@ -42,3 +43,4 @@ main.add_command(report)
 main.add_command(gate)
 main.add_command(sweep)
 main.add_command(load)
+main.add_command(bench)

@@ -10,7 +10,7 @@ Requests (one JSON object a line):
   {"op": "arrivals", "rate_per_s", "process", "seed", "duration_s", "prefix", "first_index",
    "max_in_flight"}                                 open loop: place calls on a schedule
   {"op": "drain", "timeout_s"}                      stop placing calls, finish or abandon the rest
-  {"op": "health"}
+  {"op": "health"}, {"op": "window_start"}, {"op": "window_stats"}  (steady-state window, for benchmarks)
 Replies: {"op": "ready"}, {"op": "call_done", "id", "rows", "error"}, {"op": "health", …},
 {"op": "schedule_done", "offered"} (open loop: the last arrival was placed),
 {"op": "drained", "health", "abandoned"}, {"op": "refused", "id", "why"}.
@@ -30,6 +30,7 @@ import time
 
 import numpy as np
 
+from harness.audio.frames import FRAME_NS
 from harness.caller.pacing import CpuSteal, LoopLagMonitor, sleep_until
 from harness.caller.runner import LATENESS_BUDGET_MS, CallExecutor, RunOutcome
 from harness.load.engine_config import EngineConfig, EngineConfigError
@@ -134,6 +135,27 @@ class Engine:
         h["budget"]["cpu_pct_p90"] = CPU_BUDGET_PCT
         return h
 
+    def window_start(self) -> None:
+        """Mark a measurement window (the capacity bench reads steady state, not ramp-up)."""
+        self._window = (time.perf_counter(), CpuMeter._cpu(),
+                        {cid: len(call.timeline.send_ns) for cid, (call, _) in self.executor.live.items()})
+
+    def window_stats(self) -> dict:
+        """Send lateness of the frames live calls sent since `window_start`, and this process's CPU."""
+        t0, c0, marks = self._window
+        late = []
+        for cid, (call, _) in self.executor.live.items():
+            tl = call.timeline
+            first = marks.get(cid, 0)
+            late += [(tl.send_ns[n] - (tl.t0_ns + n * FRAME_NS)) / 1e6 for n in range(first, len(tl.send_ns))]
+        dt = time.perf_counter() - t0
+        arr = np.array(late) if late else np.zeros(1)
+        return {"seconds": round(dt, 3), "calls_live": len(self.executor.live), "frames": len(late),
+                "send_lateness_ms_p50": round(float(np.percentile(arr, 50)), 3),
+                "send_lateness_ms_p99": round(float(np.percentile(arr, 99)), 3),
+                "cpu_pct": round(100.0 * (CpuMeter._cpu() - c0) / max(1e-9, dt), 1),
+                "loop_lag_ms_p99": self.lag.p99_ms()}
+
     def _start_call(self, call_id: str, index: int, intended_ns: int | None = None) -> None:
         task = asyncio.create_task(self._call(call_id, index, intended_ns))
         self.calls.add(task)
@@ -201,6 +223,12 @@ class Engine:
             await self.send(await self._drain(float(msg.get("timeout_s", 30.0))))
         elif op == "health":
             await self.send({"op": "health", **self.health()})
+        elif op == "window_start":
+            self.window_start()
+            self.lag.lags_ns.clear()
+            await self.send({"op": "window_started"})
+        elif op == "window_stats":
+            await self.send({"op": "window", **self.window_stats()})
         else:
             await self.send({"op": "error", "why": f"unknown op {op!r}"})
 

@@ -1,0 +1,85 @@
+"""`turnbench bench …`: performance benchmarks of turnbench itself, measured side by side."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+
+from harness.audio.fixtures import DEFAULT_FIXTURES_DIR
+from harness.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
+from harness.cli.run import load_inputs, transport_settings
+from harness.load.sweep import parse_levels
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks of turnbench itself (ratios measured side by side in one run)."""
+
+
+@bench.command()
+@click.option("--transport", type=click.Choice(["ws-pcm", "webrtc"]), default="ws-pcm", show_default=True,
+              help="Wire protocol of the callers.")
+@click.option("--callers", "levels", default=None, metavar="N1,N2,…",
+              help="Caller counts to try, increasing (default ws-pcm 50…500, webrtc 5…40).")
+@click.option("--layouts", default="per-call,shared", show_default=True,
+              help="Pacing layouts to compare: per-call (a timer per call) and shared (one metronome).")
+@click.option("--seconds", type=click.FloatRange(min=2), default=10.0, show_default=True,
+              help="Steady-state window per level (after a 2 s ramp and a 2 s warm-up).")
+@click.option("--scenario", default="scenarios/conversation.yaml", show_default=True, type=click.Path(dir_okay=False),
+              help="What every caller says (long calls keep every caller live through the window).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the result document (turnbench.capacity/1) here.")
+@click.option("--fixtures", "fixtures_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=DEFAULT_FIXTURES_DIR, help="Fixture directory (with manifest.json).")
+def capacity(transport: str, levels: str | None, layouts: str, seconds: float, scenario: str,
+             json_out: Path | None, fixtures_dir: Path) -> None:
+    """How many real-time callers one core sustains (send lateness p99 <= 5 ms, CPU <= 90 %),
+    with the callers' engine pinned to one core and the oracle agent to another.
+
+    Each layout is tried at rising caller counts until one fails; the table gives lateness, CPU
+    and CPU per caller per level, and the ratio between the layouts measured in this run.
+    """
+    from harness.load.capacity import (DEFAULT_LEVELS, Level, capacity_document, capacity_table, cores,
+                                       measure_level, oracle_on)
+    from harness.load.engine_config import EngineConfig
+    try:
+        counts = parse_levels(levels) if levels else DEFAULT_LEVELS[transport]
+        engine_cpu, oracle_cpu = cores()
+    except (ValueError, RuntimeError) as e:
+        fail(str(e).replace("--concurrency", "--callers"), EXIT_USAGE)
+    names = [x.strip() for x in layouts.split(",") if x.strip()]
+    bad = [x for x in names if x not in ("per-call", "shared")]
+    if bad or not names:
+        fail(f"--layouts {layouts!r}: expected per-call and/or shared")
+    loaded, lib = load_inputs(scenario, fixtures_dir)
+    results: list[Level] = []
+
+    async def go() -> dict:
+        log = Path("reports") / "bench-capacity-oracle.log"
+        log.parent.mkdir(exist_ok=True)
+        async with oracle_on(oracle_cpu, log) as ready:
+            url = ready.get("urls", {}).get(transport) or ready["url"]
+            cfg = EngineConfig(scenario_path=str(loaded.path), fixtures_dir=str(lib.directory), target_url=url,
+                               transport=transport, transport_options=transport_settings(transport),
+                               call_settings={"hints": True, "seed": 0}, call_id_in_url=True,
+                               scenario_sha256=loaded.sha256, fixtures_digest=lib.digest(), scenario_label="capacity")
+            for layout in names:
+                for n in counts:
+                    click.echo(f"  {layout}: {n} callers …", err=True)
+                    lv = await measure_level(cfg, layout, n, engine_cpu, seconds)
+                    results.append(lv)
+                    click.echo(f"    lateness p99 {lv.send_lateness_ms_p99:.2f} ms, CPU {lv.cpu_pct:.0f} %, "
+                               f"{lv.calls_live} live → {'sustained' if lv.sustained else 'NOT sustained'}", err=True)
+                    if not lv.sustained:
+                        break
+        return capacity_document(transport, results, {"seconds": seconds, "scenario": loaded.scenario.name,
+                                                      "engine_cpu": engine_cpu, "oracle_cpu": oracle_cpu})
+
+    doc = asyncio.run(go())
+    click.echo(capacity_table(doc))
+    if json_out is not None:
+        import json
+        json_out.write_text(json.dumps(doc, indent=1) + "\n")
+    raise SystemExit(EXIT_OK if any(b["sustained_callers"] for b in doc["layouts"].values()) else EXIT_FAILED)

@@ -1,0 +1,169 @@
+"""`turnbench bench capacity`: how many real-time callers one core sustains, per pacing layout.
+
+An engine process pinned to one core places N calls against the oracle agent pinned to the other
+core; after ramp-up and a warm-up, a steady-state window measures the send lateness of every frame
+and the engine's CPU. A level is sustained when lateness p99 ≤ 5 ms and CPU ≤ 90 %. Both layouts
+(`per-call`: a timer per call, the straightforward design; `shared`: one metronome for all calls)
+run in the same invocation, so their ratio is measured side by side on the same noisy machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness.load.engine_config import EngineConfig
+
+LATENESS_P99_MS, CPU_PCT = 5.0, 90.0
+DEFAULT_LEVELS = {"ws-pcm": [50, 100, 200, 300, 400, 500], "webrtc": [5, 10, 20, 30, 40]}
+
+
+@dataclass
+class Level:
+    layout: str
+    callers: int
+    calls_live: int
+    frames: int
+    send_lateness_ms_p50: float
+    send_lateness_ms_p99: float
+    cpu_pct: float
+    cpu_pct_per_caller: float
+    sustained: bool
+
+
+def cores() -> tuple[int, int]:
+    """(engine core, oracle core): two distinct CPUs this process may use."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise RuntimeError("bench capacity needs two cores (one for the callers, one for the oracle)")
+    return cpus[0], cpus[1]
+
+
+def _pinned(cpu: int):
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
+@contextlib.asynccontextmanager
+async def oracle_on(cpu: int, log: Path):
+    """The oracle agent in its own process on `cpu`; yields its ready document (urls per transport)."""
+    ready = Path(tempfile.mkdtemp(prefix="turnbench-cap-")) / "ready.json"
+    with log.open("ab") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "harness.cli", "agent", "serve", "--oracle", "--port", "0", "--ready-file", str(ready),
+            stdout=out, stderr=out, preexec_fn=_pinned(cpu))
+    try:
+        for _ in range(600):
+            if ready.exists() and ready.stat().st_size:
+                break
+            if proc.returncode is not None:
+                raise RuntimeError(f"the oracle agent exited ({proc.returncode}); see {log}")
+            await asyncio.sleep(0.05)
+        yield json.loads(ready.read_text())
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(proc.wait(), 10)
+            if proc.returncode is None:
+                proc.kill()
+
+
+async def measure_level(config: EngineConfig, layout: str, callers: int, cpu: int, seconds: float,
+                        warmup_s: float = 2.0) -> Level:
+    """One engine, `callers` calls ramped in over ~2 s, then a `seconds` window of steady state."""
+    cfg = EngineConfig(**{**asdict(config), "call_settings": {**config.call_settings, "pacing": layout}})
+    work = Path(tempfile.mkdtemp(prefix="turnbench-cap-"))
+    (work / "c.json").write_text(cfg.to_json())
+    sock = str(work / "e.sock")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "harness.load.engine", "--socket", sock, "--node", f"{layout}-{callers}",
+        "--config", str(work / "c.json"), stdout=asyncio.subprocess.PIPE, preexec_fn=_pinned(cpu))
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), 120)
+        if line.strip() != b"ready":
+            raise RuntimeError(f"engine did not start: {line.decode(errors='replace').strip()}")
+        reader, writer = await asyncio.open_unix_connection(sock, limit=2**26)
+
+        async def expect(op: str) -> dict:
+            while True:
+                msg = json.loads(await asyncio.wait_for(reader.readline(), 60))
+                if msg.get("op") == op:
+                    return msg
+
+        await expect("ready")
+        ramp_s = 2.0
+        t0 = time.perf_counter()
+        for i in range(callers):
+            await asyncio.sleep(max(0.0, t0 + ramp_s * i / callers - time.perf_counter()))
+            writer.write((json.dumps({"op": "call", "id": f"b{i:05d}", "index": i}) + "\n").encode())
+            await writer.drain()
+        await asyncio.sleep(warmup_s)
+        writer.write(b'{"op": "window_start"}\n')
+        await writer.drain()
+        await expect("window_started")
+        await asyncio.sleep(seconds)
+        writer.write(b'{"op": "window_stats"}\n')
+        await writer.drain()
+        w = await expect("window")
+        writer.close()  # the engine hangs up every call and exits
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(proc.wait(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    ok = w["send_lateness_ms_p99"] <= LATENESS_P99_MS and w["cpu_pct"] <= CPU_PCT and w["calls_live"] == callers
+    return Level(layout, callers, w["calls_live"], w["frames"], w["send_lateness_ms_p50"], w["send_lateness_ms_p99"],
+                 w["cpu_pct"], round(w["cpu_pct"] / max(1, callers), 4), ok)
+
+
+def capacity_document(transport: str, levels: list[Level], meta: dict) -> dict:
+    """Per layout: the highest sustained level, CPU per caller; and shared ÷ per-call ratios."""
+    out: dict = {"schema": "turnbench.capacity/1", "transport": transport, "levels": [asdict(x) for x in levels],
+                 "bounds": {"send_lateness_ms_p99": LATENESS_P99_MS, "cpu_pct": CPU_PCT}, **meta}
+    best: dict[str, dict] = {}
+    for layout in sorted({x.layout for x in levels}):
+        mine = [x for x in levels if x.layout == layout]
+        ok = [x for x in mine if x.sustained]
+        top = max(ok, key=lambda x: x.callers) if ok else None
+        # callers one core could carry at the per-caller CPU cost measured at the largest sustained level
+        est = round(CPU_PCT / top.cpu_pct_per_caller) if top and top.cpu_pct_per_caller > 0 else None
+        best[layout] = {"sustained_callers": top.callers if top else 0,
+                        "cpu_pct_per_caller": top.cpu_pct_per_caller if top else None,
+                        "callers_per_core_at_90pct_cpu": est,
+                        "first_failed": next((x.callers for x in mine if not x.sustained), None)}
+    out["layouts"] = best
+    if "shared" in best and "per-call" in best:
+        a, b = best["shared"], best["per-call"]
+        common = sorted({x.callers for x in levels if x.layout == "shared"} &
+                        {x.callers for x in levels if x.layout == "per-call"})
+        per = {x.layout: x for x in levels if x.callers == (common[-1] if common else -1)}
+        out["ratios"] = {
+            "sustained_callers": round(a["sustained_callers"] / b["sustained_callers"], 2) if b["sustained_callers"] else None,
+            "cpu_per_caller_per_call_over_shared": (round(per["per-call"].cpu_pct_per_caller / per["shared"].cpu_pct_per_caller, 2)
+                                                    if len(per) == 2 and per["shared"].cpu_pct_per_caller else None),
+            "at_callers": common[-1] if common else None}
+    return out
+
+
+def capacity_table(doc: dict) -> str:
+    lines = [f"{'layout':>9} {'callers':>7} {'live':>5} {'lateness p50':>12} {'p99':>8} {'CPU %':>6} {'CPU %/caller':>12}  sustained"]
+    for x in doc["levels"]:
+        lines.append(f"{x['layout']:>9} {x['callers']:>7} {x['calls_live']:>5} {x['send_lateness_ms_p50']:>9.2f} ms "
+                     f"{x['send_lateness_ms_p99']:>5.2f} ms {x['cpu_pct']:>6.1f} {x['cpu_pct_per_caller']:>12.3f}  "
+                     f"{'yes' if x['sustained'] else 'NO'}")
+    for layout, b in doc["layouts"].items():
+        lines.append(f"{layout}: {b['sustained_callers']} callers sustained on one core "
+                     f"({b['cpu_pct_per_caller']} % CPU each; ≈ {b['callers_per_core_at_90pct_cpu']} at 90 % CPU)")
+    if doc.get("ratios"):
+        r = doc["ratios"]
+        lines.append(f"shared ÷ per-call: sustained callers × {r['sustained_callers']}; CPU per caller at "
+                     f"{r['at_callers']} callers: per-call costs × {r['cpu_per_caller_per_call_over_shared']}")
+    return "\n".join(lines)
