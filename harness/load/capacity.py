@@ -118,7 +118,8 @@ async def measure_level(config: EngineConfig, layout: str, callers: int, cpu: in
     finally:
         if proc.returncode is None:
             proc.kill()
-            await proc.wait()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(proc.wait(), 10)
     ok = w["send_lateness_ms_p99"] <= LATENESS_P99_MS and w["cpu_pct"] <= CPU_PCT and w["calls_live"] == callers
     return Level(layout, callers, w["calls_live"], w["frames"], w["send_lateness_ms_p50"], w["send_lateness_ms_p99"],
                  w["cpu_pct"], round(w["cpu_pct"] / max(1, callers), 4), ok)

@@ -254,6 +254,12 @@ class Engine:
 
 async def serve(config: EngineConfig, node: str, socket_path: str) -> None:
     engine = Engine(config, node)
+    # the analyser's forkserver must not inherit the pipe the parent reads "ready" from: an
+    # orphaned holder would keep it open and the parent's wait for this process would never end
+    ready_fd = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
     await engine.executor.analyzer.start()
     gc.freeze()
     done = asyncio.Event()
@@ -266,7 +272,8 @@ async def serve(config: EngineConfig, node: str, socket_path: str) -> None:
 
     server = await asyncio.start_unix_server(on_connect, path=socket_path)
     lag_task, cpu_task = asyncio.create_task(engine.lag.run()), asyncio.create_task(engine.cpu.run())
-    print("ready", flush=True)
+    os.write(ready_fd, b"ready\n")
+    os.close(ready_fd)
     try:
         await done.wait()
     finally:
