@@ -16,7 +16,7 @@ from harness.cli import main
 from tests.fakes.agents import http_only_server, silent_ws_agent
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = [[], ["run"], ["validate"], ["calibrate"], ["load"], ["sweep"], ["fixtures"], ["fixtures", "build"], ["fixtures", "add"],
+COMMANDS = [[], ["run"], ["validate"], ["calibrate"], ["load"], ["sweep"], ["bench"], ["bench", "capacity"], ["fixtures"], ["fixtures", "build"], ["fixtures", "add"],
             ["fixtures", "list"], ["agent"], ["agent", "serve"]]
 
 

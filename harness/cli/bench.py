@@ -38,8 +38,9 @@ def capacity(transport: str, levels: str | None, layouts: str, seconds: float, s
     """How many real-time callers one core sustains (send lateness p99 <= 5 ms, CPU <= 90 %),
     with the callers' engine pinned to one core and the oracle agent to another.
 
-    Each layout is tried at rising caller counts until one fails; the table gives lateness, CPU
-    and CPU per caller per level, and the ratio between the layouts measured in this run.
+    Each layout is tried at rising caller counts (the layouts interleaved level by level) until
+    one fails; the table gives lateness, CPU and CPU per caller per level, and the ratio between
+    the layouts measured in this run.
     """
     from harness.load.capacity import (DEFAULT_LEVELS, Level, capacity_document, capacity_table, cores,
                                        measure_level, oracle_on)
@@ -65,15 +66,18 @@ def capacity(transport: str, levels: str | None, layouts: str, seconds: float, s
                                transport=transport, transport_options=transport_settings(transport),
                                call_settings={"hints": True, "seed": 0}, call_id_in_url=True,
                                scenario_sha256=loaded.sha256, fixtures_digest=lib.digest(), scenario_label="capacity")
-            for layout in names:
-                for n in counts:
+            active = list(names)
+            for n in counts:  # layouts interleaved per level: both see the same machine, minutes apart at most
+                for layout in list(active):
                     click.echo(f"  {layout}: {n} callers …", err=True)
                     lv = await measure_level(cfg, layout, n, engine_cpu, seconds)
                     results.append(lv)
                     click.echo(f"    lateness p99 {lv.send_lateness_ms_p99:.2f} ms, CPU {lv.cpu_pct:.0f} %, "
                                f"{lv.calls_live} live → {'sustained' if lv.sustained else 'NOT sustained'}", err=True)
                     if not lv.sustained:
-                        break
+                        active.remove(layout)
+                if not active:
+                    break
         return capacity_document(transport, results, {"seconds": seconds, "scenario": loaded.scenario.name,
                                                       "engine_cpu": engine_cpu, "oracle_cpu": oracle_cpu})
 

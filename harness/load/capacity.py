@@ -85,8 +85,15 @@ async def measure_level(config: EngineConfig, layout: str, callers: int, cpu: in
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "harness.load.engine", "--socket", sock, "--node", f"{layout}-{callers}",
         "--config", str(work / "c.json"), stdout=asyncio.subprocess.PIPE, preexec_fn=_pinned(cpu))
+    t_start = time.perf_counter()
+
+    def phase(what: str) -> None:
+        if os.environ.get("TURNBENCH_BENCH_TRACE"):
+            print(f"      {time.perf_counter() - t_start:6.2f} s  {what}", file=sys.stderr, flush=True)
+
     try:
         line = await asyncio.wait_for(proc.stdout.readline(), 120)
+        phase("engine ready")
         if line.strip() != b"ready":
             raise RuntimeError(f"engine did not start: {line.decode(errors='replace').strip()}")
         reader, writer = await asyncio.open_unix_connection(sock, limit=2**26)
@@ -98,12 +105,14 @@ async def measure_level(config: EngineConfig, layout: str, callers: int, cpu: in
                     return msg
 
         await expect("ready")
+        phase("connected")
         ramp_s = 2.0
         t0 = time.perf_counter()
         for i in range(callers):
             await asyncio.sleep(max(0.0, t0 + ramp_s * i / callers - time.perf_counter()))
             writer.write((json.dumps({"op": "call", "id": f"b{i:05d}", "index": i}) + "\n").encode())
             await writer.drain()
+        phase("ramped")
         await asyncio.sleep(warmup_s)
         writer.write(b'{"op": "window_start"}\n')
         await writer.drain()
@@ -112,9 +121,11 @@ async def measure_level(config: EngineConfig, layout: str, callers: int, cpu: in
         writer.write(b'{"op": "window_stats"}\n')
         await writer.drain()
         w = await expect("window")
+        phase("window measured")
         writer.close()  # the engine hangs up every call and exits
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(proc.wait(), 60)
+        phase(f"engine exited ({proc.returncode})")
     finally:
         if proc.returncode is None:
             proc.kill()

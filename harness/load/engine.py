@@ -25,6 +25,7 @@ import gc
 import json
 import os
 import random
+import signal
 import sys
 import time
 
@@ -37,6 +38,7 @@ from harness.load.engine_config import EngineConfig, EngineConfigError
 from harness.transports import make_transport
 
 CPU_BUDGET_PCT = 90.0
+HANGUP_S = 5.0
 
 
 class CpuMeter:
@@ -106,6 +108,7 @@ class Engine:
         self.arrivals = {"offered": 0, "started": 0, "dropped": 0, "rate_per_s": None, "process": None}
         self.lag, self.cpu, self.steal = LoopLagMonitor(), CpuMeter(), CpuSteal()
         self._send_lock = asyncio.Lock()
+        self.stuck: set[asyncio.Task] = set()
         self._writer: asyncio.StreamWriter | None = None
 
     async def send(self, msg: dict) -> None:
@@ -244,10 +247,15 @@ class Engine:
                     continue
                 await self.handle(msg)
         finally:
-            # the Locust side is gone: hang up every call cleanly so the agent holds no stale calls
-            for t in [*self.schedules, *self.calls]:
+            # the Locust side is gone: hang up every call so the agent holds no stale calls
+            tasks = [*self.schedules, *self.calls]
+            for t in tasks:
                 t.cancel()
-            await asyncio.gather(*self.schedules, *self.calls, return_exceptions=True)
+            if tasks:
+                _, self.stuck = await asyncio.wait(tasks, timeout=HANGUP_S)
+            if self.stuck:
+                print(f"engine {self.node}: {len(self.stuck)} calls did not hang up within {HANGUP_S:g} s; "
+                      "exiting closes their sockets", file=sys.stderr)
             self._writer = None
             writer.close()
 
@@ -270,6 +278,11 @@ async def serve(config: EngineConfig, node: str, socket_path: str) -> None:
         finally:
             done.set()
 
+    def dump_tasks() -> None:  # kill -USR1 <engine pid>: what every task is waiting for, on stderr
+        for t in asyncio.all_tasks():
+            t.print_stack(limit=8, file=sys.stderr)
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks)
     server = await asyncio.start_unix_server(on_connect, path=socket_path)
     lag_task, cpu_task = asyncio.create_task(engine.lag.run()), asyncio.create_task(engine.cpu.run())
     os.write(ready_fd, b"ready\n")
@@ -283,6 +296,9 @@ async def serve(config: EngineConfig, node: str, socket_path: str) -> None:
         engine.executor.analyzer.close()
         with contextlib.suppress(OSError):
             os.unlink(socket_path)
+    if engine.stuck:  # asyncio.run would wait for them forever; the process exit hangs them up
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
