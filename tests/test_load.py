@@ -57,6 +57,8 @@ def test_master_and_two_workers_write_one_exact_turns_file(tmp_path):
     assert len({t["call_id"] for t in turns}) == len(calls)
     assert set(summary["engines"]) == {"w0", "w1"}
     assert all(abs(t["latency_ms"] - 300) < 15 for t in turns)  # exact numbers, not Locust's rounded ones
+    err = summary["measurement_error_ms"]["latency_ms"]  # scored against the oracle's own account
+    assert err["n"] == len(turns) and err["median_abs_error_ms"] < 3
     assert int(locust_aggregate(folder)["Request Count"]) == len(turns)  # each turn is one Locust request
     assert (folder / "report.html").exists() and (folder / "locust.html").exists()
 
@@ -120,3 +122,15 @@ def test_the_cli_never_imports_gevent():
             "assert 'gevent' not in sys.modules and 'locust' not in sys.modules, 'patched'")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def test_progress_reads_only_what_was_appended(tmp_path):
+    from harness.load.results import TurnsTail
+    path = tmp_path / "turns.jsonl"
+    tail = TurnsTail(path, keep=3)
+    assert tail.poll() == (0, None)
+    path.write_text('{"latency_ms": 100}\n{"latency_ms": null}\n{"latency_ms": 3')
+    assert tail.poll() == (2, 100.0)  # the half-written third line waits
+    with path.open("a") as f:
+        f.write('00}\n{"latency_ms": 500}\n{"latency_ms": 700}\n')
+    assert tail.poll() == (5, 500.0)  # median of the last 3 latencies: 300, 500, 700

@@ -22,6 +22,8 @@ class ResolvedTarget:
     label: str
     info: dict = field(default_factory=dict)
     """What the agent says of itself (/health of a built-in agent: providers, pipeline)."""
+    oracle: object | None = None
+    """The in-process oracle server (its ground truth), for `--target oracle`."""
 
 
 def check_target(target: str, transport: str = "ws-pcm") -> None:
@@ -82,7 +84,7 @@ async def open_target(target: str, oracle_cfg: OracleConfig | None = None,
         from harness.agent.server import OracleServer
         async with OracleServer(oracle_cfg or OracleConfig(), barge_in_threshold_ms=barge_in_threshold_ms) as srv:
             _served(srv.health(), transport, "oracle")
-            yield ResolvedTarget(srv.url_for(transport), "oracle", srv.health())
+            yield ResolvedTarget(srv.url_for(transport), "oracle", srv.health(), oracle=srv)
         return
     if target == "reference":
         from harness.agent.launch import launched_reference

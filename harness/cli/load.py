@@ -148,7 +148,7 @@ def load(scenario: str | None, users: int, spawn_rate: float | None, duration: s
     turns_per_call = len(plan_turns(sc, lib, 0, seed))
 
     from harness.load.engine_config import EngineConfig
-    from harness.load.results import count_lines, load_summary, median_latency
+    from harness.load.results import TurnsTail, load_summary
     from harness.results.folder import RunFolder, run_metadata
     folder = RunFolder.create(out_dir, f"load-{sc.name}")
     folder.close()
@@ -208,13 +208,13 @@ def load(scenario: str | None, users: int, spawn_rate: float | None, duration: s
                        f"{'callers' if mode == 'closed' else 'calls/s'} for {duration_s:g} s over {workers} "
                        f"process(es); Locust log: {folder.path / 'locust.log'}", err=True)
             t0 = time.monotonic()
+            tail = TurnsTail(folder.path / "turns.jsonl")
             try:
                 while procs[0].returncode is None:
                     try:
                         await asyncio.wait_for(procs[0].wait(), timeout=5.0)
                     except asyncio.TimeoutError:
-                        n = count_lines(folder.path / "turns.jsonl")
-                        p50 = median_latency(folder.path / "turns.jsonl") if n else None
+                        n, p50 = tail.poll()
                         click.echo(f"  {time.monotonic() - t0:5.0f} s  {n} turns"
                                    + (f"  P50 {p50:.0f} ms" if p50 is not None else ""), err=True)
             finally:
@@ -228,20 +228,25 @@ def load(scenario: str | None, users: int, spawn_rate: float | None, duration: s
                         p.terminate()
                         await p.wait()
                 log.close()
-            return procs[0].returncode, meta
+            truth = None
+            if resolved.oracle is not None:  # the oracle's own account of every turn, to score the measurement
+                from harness.agent.oracle import truth_to_json
+                await asyncio.sleep(0.3)  # let it see the last hang-ups
+                truth = {(t.call_id, t.turn): truth_to_json(t) for t in resolved.oracle.truth}
+            return procs[0].returncode, meta, truth
 
     try:
-        code, meta = asyncio.run(go())
+        code, meta, truth = asyncio.run(go())
     except AgentStartFailed as e:
         fail(str(e), EXIT_USAGE if e.usage else EXIT_TARGET)
     except TargetUnreachable as e:
         fail(str(e), EXIT_TARGET)
     except KeyboardInterrupt:
-        code, meta = EXIT_INTERRUPTED, {}
+        code, meta, truth = EXIT_INTERRUPTED, {}, None
     from harness.caller.session import label_providers
     from harness.gate import evaluate
     summary = load_summary(folder.path, target=target, transport=transport, scenario=sc.name,
-                           turns_per_call=turns_per_call, load=load_meta)
+                           turns_per_call=turns_per_call, load=load_meta, truth=truth)
     label_providers(summary, (meta or {}).get("agent"))
     summary["impairment"] = impairment.to_json() if impairment else None
     checks = evaluate(summary, all_thresholds)
@@ -286,6 +291,10 @@ def load_table(s: dict) -> str:
         lines.append(f"  engine {node}: send lateness p50 {h['send_lateness_ms_p50']} / p99 {h['send_lateness_ms_p99']} ms,"
                      f" loop lag p99 {h['loop_lag_ms_p99']} ms, CPU mean {h['cpu_pct_mean']} % (p90 {h['cpu_pct_p90']}),"
                      f" {h['calls_done']} calls" + ("  OVERLOADED" if h.get("overloaded") else ""))
+    err = (s.get("measurement_error_ms") or {}).get("latency_ms")
+    if err:
+        lines.append(f"  measurement error vs the oracle's truth: latency |error| median {err['median_abs_error_ms']} ms,"
+                     f" p99 {err['p99_abs_error_ms']} ms, max {err['max_abs_error_ms']} ms (n={err['n']})")
     if s["harness"].get("overloaded"):
         lines.append("  NOT TRUSTWORTHY: " + "; ".join(s["harness"]["overloaded_why"]))
     return "\n".join(lines)

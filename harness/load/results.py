@@ -72,7 +72,21 @@ def arrivals_summary(engines: dict[str, dict | None], rows: list[dict], mode: st
     return out
 
 
-def load_summary(folder: Path, *, target: str, transport: str, scenario: str, turns_per_call: int, load: dict) -> dict:
+def error_against_truth(rows: list[dict], truth: dict[tuple[str, int], dict]) -> dict:
+    """|measured − the oracle's own account| per metric, over the turns both have (raw: loopback included)."""
+    out = {}
+    for name in ("latency_ms", "first_byte_ms", "barge_in_stop_ms", "turn_detection_ms"):
+        errs = [abs(r[name] - truth[(r["call_id"], r["turn"])][name]) for r in rows
+                if r.get(name) is not None and (r["call_id"], r["turn"]) in truth
+                and truth[(r["call_id"], r["turn"])].get(name) is not None]
+        out[name] = None if not errs else {"median_abs_error_ms": round(float(np.median(errs)), 3),
+                                           "p99_abs_error_ms": round(float(np.percentile(errs, 99)), 3),
+                                           "max_abs_error_ms": round(float(max(errs)), 3), "n": len(errs)}
+    return out
+
+
+def load_summary(folder: Path, *, target: str, transport: str, scenario: str, turns_per_call: int, load: dict,
+                 truth: dict[tuple[str, int], dict] | None = None) -> dict:
     """Summarise what the collector wrote; count turns lost (a finished call with fewer rows than planned)."""
     rows = _jsonl(folder / "turns.jsonl")
     calls = _jsonl(folder / CALLS_FILE)
@@ -90,6 +104,7 @@ def load_summary(folder: Path, *, target: str, transport: str, scenario: str, tu
                                      load.get("arrival_rate_per_s"))
     s["load"] = {**load, "calls_finished": len(finished), "calls_abandoned": abandoned, "turns_per_call": turns_per_call,
                  "turns_expected": len(finished) * turns_per_call, "turns_lost": lost}
+    s["measurement_error_ms"] = error_against_truth(rows, truth) if truth else None
     if health["overloaded"]:
         s["notes"].append("harness overloaded: " + "; ".join(health["overloaded_why"]) +
                           " — these numbers measure the load generator, not only the agent")
@@ -107,16 +122,31 @@ def load_summary(folder: Path, *, target: str, transport: str, scenario: str, tu
     return s
 
 
-def count_lines(path: Path) -> int:
-    """Turns so far (progress), without parsing."""
-    try:
-        with path.open("rb") as f:
-            return sum(1 for _ in f)
-    except OSError:
-        return 0
+class TurnsTail:
+    """Progress from a growing turns.jsonl, reading only what was appended since the last look
+    (the parent process may host the oracle: it must not stall parsing the whole file)."""
 
+    def __init__(self, path: Path, keep: int = 2000):
+        self.path, self.keep = path, keep
+        self.turns, self._offset, self._partial = 0, 0, b""
+        self._latencies: list[float] = []
 
-def median_latency(path: Path, last: int = 2000) -> float | None:
-    rows = _jsonl(path)[-last:]
-    lat = [r["latency_ms"] for r in rows if r.get("latency_ms") is not None]
-    return float(np.median(lat)) if lat else None
+    def poll(self) -> tuple[int, float | None]:
+        """(turns so far, median latency of the last `keep` turns)."""
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self._offset)
+                chunk = f.read()
+        except OSError:
+            return self.turns, None
+        self._offset += len(chunk)
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            if line.strip():
+                self.turns += 1
+                lat = json.loads(line).get("latency_ms")
+                if lat is not None:
+                    self._latencies.append(lat)
+        del self._latencies[:-self.keep]
+        return self.turns, (float(np.median(self._latencies)) if self._latencies else None)
