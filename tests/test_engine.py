@@ -11,7 +11,7 @@ import pytest
 from harness.agent.oracle_config import OracleConfig
 from harness.agent.server import OracleServer
 from harness.audio.fixtures import DEFAULT_FIXTURES_DIR, FixtureLibrary
-from harness.load.engine import Engine, arrival_offsets_s
+from harness.load.engine import Engine, arrival_offsets_s, receive_jitter_ms
 from harness.load.engine_config import EngineConfig, EngineConfigError
 from harness.scenario import load_scenario
 
@@ -45,6 +45,12 @@ def test_arrival_schedules():
     assert arrival_offsets_s(50.0, "poisson", 200.0, 7) == pois  # seeded
     with pytest.raises(ValueError, match="expected poisson or fixed"):
         arrival_offsets_s(1.0, "bursty", 1.0, 0)
+
+
+def test_receive_jitter_counts_uneven_arrivals_within_a_stream_only():
+    ms = 1_000_000
+    arrivals = [0, 20 * ms, 43 * ms, 60 * ms, 400 * ms, 420 * ms]  # 3 ms late, 3 ms early, a pause, on time
+    assert receive_jitter_ms(arrivals, [320] * 6).tolist() == [0.0, 3.0, 3.0, 0.0]
 
 
 def test_config_that_does_not_match_this_machine_is_refused(quick, tmp_path):
@@ -86,6 +92,7 @@ async def test_engine_process_speaks_its_protocol_over_a_unix_socket(quick, tmp_
             drained = await recv()
             assert drained["op"] == "drained" and drained["abandoned"] == 0
             assert drained["health"]["calls_done"] == 1 and drained["health"]["node"] == "t0"
+            assert 0 <= drained["health"]["recv_jitter_ms_p50"] < 5  # the oracle paces 20 ms chunks
             assert (await recv()) == {"op": "refused", "id": "late", "why": "draining"}
             writer.close()
             assert await asyncio.wait_for(proc.wait(), 30) == 0  # the client went away: the engine ends

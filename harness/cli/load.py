@@ -289,7 +289,8 @@ def load_table(s: dict) -> str:
             lines.append(f"  engine {node}: no health report")
             continue
         lines.append(f"  engine {node}: send lateness p50 {h['send_lateness_ms_p50']} / p99 {h['send_lateness_ms_p99']} ms,"
-                     f" loop lag p99 {h['loop_lag_ms_p99']} ms, CPU mean {h['cpu_pct_mean']} % (p90 {h['cpu_pct_p90']}),"
+                     f" loop lag p99 {h['loop_lag_ms_p99']} ms, receive jitter p99 {h.get('recv_jitter_ms_p99')} ms,"
+                     f" CPU mean {h['cpu_pct_mean']} % (p90 {h['cpu_pct_p90']}),"
                      f" {h['calls_done']} calls" + ("  OVERLOADED" if h.get("overloaded") else ""))
     err = (s.get("measurement_error_ms") or {}).get("latency_ms")
     if err:

@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from harness.audio.frames import FRAME_NS
+from harness.audio.frames import FRAME_NS, SAMPLE_RATE
 from harness.caller.pacing import CpuSteal, LoopLagMonitor, sleep_until
 from harness.caller.runner import LATENESS_BUDGET_MS, CallExecutor, RunOutcome
 from harness.load.engine_config import EngineConfig, EngineConfigError
@@ -67,6 +67,17 @@ class CpuMeter:
 
     def p90_pct(self) -> float | None:
         return float(np.percentile(self.windows_pct, 90)) if self.windows_pct else None
+
+
+def receive_jitter_ms(arrival_ns, lengths) -> np.ndarray:
+    """|inter-arrival − the previous chunk's duration| for chunks of one stream (gaps under 100 ms):
+    how unevenly the agent's audio reached this caller."""
+    arr, lens = np.asarray(arrival_ns, dtype=np.int64), np.asarray(lengths, dtype=np.int64)
+    if len(arr) < 2:
+        return np.zeros(0)
+    gaps = np.diff(arr)
+    dev = gaps - lens[:-1] * 1_000_000_000 // SAMPLE_RATE
+    return np.abs(dev[gaps < 100_000_000]) / 1e6
 
 
 def arrival_offsets_s(rate_per_s: float, process: str, duration_s: float, seed: int) -> list[float]:
@@ -109,6 +120,7 @@ class Engine:
         self.lag, self.cpu, self.steal = LoopLagMonitor(), CpuMeter(), CpuSteal()
         self._send_lock = asyncio.Lock()
         self.stuck: set[asyncio.Task] = set()
+        self.jitter_ms: list[float] = []
         self._writer: asyncio.StreamWriter | None = None
 
     async def send(self, msg: dict) -> None:
@@ -127,6 +139,9 @@ class Engine:
                  cpu_pct_p90=round(cpu_p90, 1) if cpu_p90 is not None else None,
                  cpu_steal_pct=self.steal.percent(), calls_done=self.outcome.calls_done,
                  calls_in_flight=len(self.calls), t0_unix=self.t0_unix, arrivals=dict(self.arrivals))
+        jit = np.array(self.jitter_ms) if self.jitter_ms else None
+        h["recv_jitter_ms_p50"] = round(float(np.percentile(jit, 50)), 3) if jit is not None else None
+        h["recv_jitter_ms_p99"] = round(float(np.percentile(jit, 99)), 3) if jit is not None else None
         reasons = []
         if h["send_lateness_ms_p99"] > LATENESS_BUDGET_MS:
             reasons.append(f"send lateness p99 {h['send_lateness_ms_p99']:.1f} ms > {LATENESS_BUDGET_MS:g} ms")
@@ -137,6 +152,10 @@ class Engine:
         h["overloaded"], h["overloaded_why"] = bool(reasons), reasons
         h["budget"]["cpu_pct_p90"] = CPU_BUDGET_PCT
         return h
+
+    def _heard(self, tl) -> None:
+        self.jitter_ms.extend(receive_jitter_ms(tl.audio_arrival_ns, tl.audio_len).tolist())
+        del self.jitter_ms[:-500_000]  # the most recent half million chunks are plenty for a p99
 
     def window_start(self) -> None:
         """Mark a measurement window (the capacity bench reads steady state, not ramp-up)."""
@@ -166,7 +185,7 @@ class Engine:
 
     async def _call(self, call_id: str, index: int, intended_ns: int | None) -> None:
         errors_before = len(self.outcome.call_errors)
-        rows = [r.to_json() for r in await self.executor.run_one(index, call_id, intended_ns)]
+        rows = [r.to_json() for r in await self.executor.run_one(index, call_id, intended_ns, on_timeline=self._heard)]
         error = self.outcome.call_errors[-1] if len(self.outcome.call_errors) > errors_before else None
         await self.send({"op": "call_done", "id": call_id, "rows": rows, "error": error})
 

@@ -51,7 +51,7 @@ def merged_health(engines: dict[str, dict | None]) -> dict:
     why += [f"{n}: engine went away before it drained" for n in lost]
     return {"send_lateness_ms_p50": worst("send_lateness_ms_p50"), "send_lateness_ms_p99": worst("send_lateness_ms_p99"),
             "loop_lag_ms_p99": worst("loop_lag_ms_p99"), "cpu_pct_p90": worst("cpu_pct_p90"),
-            "cpu_steal_pct": worst("cpu_steal_pct"), "frames": sum(h.get("frames") or 0 for h in hs),
+            "cpu_steal_pct": worst("cpu_steal_pct"), "recv_jitter_ms_p99": worst("recv_jitter_ms_p99"), "frames": sum(h.get("frames") or 0 for h in hs),
             "overloaded": bool(why), "overloaded_why": why, "engines": len(hs),
             "budget": hs[0].get("budget")}
 
