@@ -55,10 +55,12 @@ def test_sweep_against_the_oracle(tmp_path):
     assert doc["schema"] == "turnbench.sweep/1" and [s["concurrency"] for s in doc["steps"]] == [1, 3]
     assert [s["turns"] for s in doc["steps"]] == [2, 6]
     assert all(abs(s["latency_p99_ms"] - 300) < 15 for s in doc["steps"])
-    assert doc["knee"]["concurrency"] == 3 and "at least" in doc["knee"]["why"]
+    counted = [s["concurrency"] for s in doc["steps"] if s["counted"]]  # a busy machine may flag a step
+    assert counted and doc["knee"]["concurrency"] == counted[-1] and "at least" in doc["knee"]["why"]
+    assert doc["knee"]["not_counted"] == [s["concurrency"] for s in doc["steps"] if not s["counted"]]
     assert (folder / "sweep.html").read_text().count("report.html") == 2
     assert all((folder / s["folder"] / "summary.json").exists() for s in doc["steps"])
-    assert "knee: 3 concurrent calls" in r.stdout
+    assert f"knee: {counted[-1]} concurrent calls" in r.stdout
     # a threshold below what the oracle can do: the first step fails, the sweep stops there, exit 1
     r = subprocess.run([sys.executable, "-m", "harness.cli", "sweep", str(sc), "--concurrency", "1,2",
                         "--calls-per-level", "1", "--until-p99", "100", "--out", str(tmp_path / "o2")], cwd=REPO,
