@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import os
 import re
 import sys
 import time
@@ -305,4 +304,4 @@ def _run_locust_worker(master_host: str, master_port: int) -> int:
     """A worker needs no scenario of its own: the master sends the engine config."""
     import subprocess
     return subprocess.call([sys.executable, "-m", "locust", "-f", locustfile(), "--worker", "--master-host",
-                            master_host, "--master-port", str(master_port)], env={**os.environ})
+                            master_host, "--master-port", str(master_port)])

@@ -41,6 +41,7 @@ class _Process:
         self.drained = False
         self.schedules_done: set[str] = set()
         self.env = None
+        self.config: dict | None = None
 
     def node(self) -> tuple[str, int]:
         runner = self.env.runner
@@ -61,8 +62,9 @@ class _Process:
         return f"{node}-{n:05d}", number * INDEX_STRIDE + n
 
     def on_call_done(self, call_id: str | None, rows: list[dict], error: str | None) -> None:
-        opts = self.env.parsed_options
-        cfg = json.loads(opts.turnbench_config)
+        if self.config is None:  # parsed once: this runs for every finished call
+            self.config = json.loads(self.env.parsed_options.turnbench_config)
+        cfg = self.config
         for row in rows:
             reason = failure_reason(row)
             self.env.events.request.fire(
