@@ -3,6 +3,11 @@
 This is the coarse, online view (5 ms blocks, fixed threshold) the script reacts to, e.g. to
 time a barge-in. Metrics never use it: they are computed afterwards, sample-accurately, from
 the recorded timeline.
+
+It runs for every received chunk of every call, so it is kept cheap: one numpy pass per chunk
+for the block levels, and waiters are woken only when what they wait for can have changed
+(a loud block for `wait_onset`; a `clear` for `wait_silence`, which otherwise just sleeps until
+the silence would be complete and looks again).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import numpy as np
 from harness.audio.frames import SAMPLE_NS, db_to_amplitude
 
 BLOCK = 80  # 5 ms at 16 kHz
+BLOCK_NS = int(BLOCK * SAMPLE_NS)
 ONLINE_THRESHOLD_DBFS = -40.0
 
 
@@ -23,30 +29,37 @@ class Listener:
     """Plays received audio out in real time (in model) and indexes its loud 5 ms blocks."""
 
     def __init__(self, threshold_dbfs: float = ONLINE_THRESHOLD_DBFS):
-        self._thr_sq = db_to_amplitude(threshold_dbfs) ** 2
+        # a block is loud when its sum of squares (int16 units) reaches this
+        self._thr_sum = float(db_to_amplitude(threshold_dbfs) ** 2 * BLOCK * 32768.0 ** 2)
         self._loud: list[int] = []  # heard start time of each loud block, increasing
         self.heard_end_ns = 0
-        self.changed = asyncio.Event()
+        self._onset_waiters: list[asyncio.Future] = []
+        self._clear_waiters: list[asyncio.Future] = []
 
     def feed(self, arrival_ns: int, samples: np.ndarray) -> None:
         start = max(arrival_ns, self.heard_end_ns)
         self.heard_end_ns = start + int(len(samples) * SAMPLE_NS)
         n = len(samples) // BLOCK
         if n:
-            x = samples[: n * BLOCK].astype(np.float32).reshape(n, BLOCK) / 32768.0
-            loud = np.flatnonzero((x * x).mean(axis=1) >= self._thr_sq)
-            self._loud.extend(int(start + i * BLOCK * SAMPLE_NS) for i in loud)
-        self._wake()
+            x = samples[: n * BLOCK].reshape(n, BLOCK).astype(np.float32)
+            loud = np.flatnonzero(np.einsum("ij,ij->i", x, x) >= self._thr_sum)
+            if len(loud):
+                self._loud.extend((start + loud * BLOCK_NS).tolist())
+                self._wake(self._onset_waiters)
 
     def clear(self, at_ns: int) -> None:
         """Queued audio was dropped: nothing is heard after `at_ns`."""
         self.heard_end_ns = min(self.heard_end_ns, at_ns)
         del self._loud[bisect.bisect_left(self._loud, at_ns):]
-        self._wake()
+        self._wake(self._clear_waiters)
+        self._wake(self._onset_waiters)
 
-    def _wake(self) -> None:
-        self.changed.set()
-        self.changed = asyncio.Event()
+    @staticmethod
+    def _wake(waiters: list[asyncio.Future]) -> None:
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+        waiters.clear()
 
     def first_loud_after(self, t_ns: int) -> int | None:
         i = bisect.bisect_left(self._loud, t_ns)
@@ -54,15 +67,21 @@ class Listener:
 
     @property
     def last_loud_end_ns(self) -> int:
-        return self._loud[-1] + int(BLOCK * SAMPLE_NS) if self._loud else 0
+        return self._loud[-1] + BLOCK_NS if self._loud else 0
 
-    async def _wait_change(self, until_ns: int) -> None:
-        timeout = (until_ns - time.perf_counter_ns()) / 1e9
-        if timeout > 0:
-            try:
-                await asyncio.wait_for(self.changed.wait(), timeout)
-            except TimeoutError:
-                pass
+    async def _wait(self, waiters: list[asyncio.Future], until_ns: int) -> None:
+        """Until a wake-up of `waiters` or `until_ns`, whichever comes first (one future, one timer)."""
+        delay = (until_ns - time.perf_counter_ns()) / 1e9
+        if delay <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        waiters.append(fut)
+        timer = loop.call_later(delay, lambda: fut.done() or fut.set_result(None))
+        try:
+            await fut
+        finally:
+            timer.cancel()
 
     async def wait_onset(self, after_ns: int, deadline_ns: int) -> int | None:
         """The heard time of the agent's first loud block at or after `after_ns`, or None by the deadline."""
@@ -72,10 +91,11 @@ class Listener:
                 return onset
             if time.perf_counter_ns() >= deadline_ns:
                 return None
-            await self._wait_change(deadline_ns)
+            await self._wait(self._onset_waiters, deadline_ns)
 
     async def wait_silence(self, since_ns: int, silence_ns: int, deadline_ns: int) -> bool:
-        """Until the agent has been inaudible for `silence_ns` (counting from `since_ns` at the earliest)."""
+        """Until the agent has been inaudible for `silence_ns` (counting from `since_ns` at the earliest).
+        New loud audio only moves the goal later, so this sleeps until the goal and looks again."""
         while True:
             target = max(self.last_loud_end_ns, since_ns) + silence_ns
             now = time.perf_counter_ns()
@@ -83,4 +103,4 @@ class Listener:
                 return True
             if now >= deadline_ns:
                 return False
-            await self._wait_change(min(target, deadline_ns))
+            await self._wait(self._clear_waiters, min(target, deadline_ns))

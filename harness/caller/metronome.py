@@ -17,7 +17,6 @@ import time
 from typing import Protocol
 
 from harness.audio.frames import FRAME_NS
-from harness.caller.pacing import sleep_until
 
 SLOTS = 10
 SLOT_NS = FRAME_NS // SLOTS
@@ -74,7 +73,9 @@ class Metronome:
     async def _run(self) -> None:
         k = self._next_tick(time.perf_counter_ns())
         while k >= 0:
-            await sleep_until(self.t0_ns + k * self.slot_ns)
+            # a slot whose time has passed is served at once, but after a yield: the receivers
+            # must get a turn, or a late metronome would run slot after slot with nothing between
+            await asyncio.sleep(max(0, self.t0_ns + k * self.slot_ns - time.perf_counter_ns()) / 1e9)
             self.wakeups += 1
             for call, done in list(self._members[k % self.slots].items()):
                 if done.done():

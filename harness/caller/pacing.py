@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 
 import numpy as np
@@ -59,3 +60,38 @@ class CpuSteal:
         d = [b - a for a, b in zip(self._start, end)]
         total = sum(d[:8])
         return round(100.0 * d[7] / total, 2) if total > 0 else None
+
+
+class GcPauses:
+    """How long the cyclic garbage collector stopped the loop, per collection (by generation).
+
+    A full collection walks every live container object; with hundreds of calls' state in the
+    heap that is a stall of many milliseconds in which no frame goes out."""
+
+    def __init__(self) -> None:
+        self.pauses_ns: list[tuple[int, int]] = []  # (generation, duration)
+        self._t = 0
+
+    def _cb(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t = time.perf_counter_ns()
+        else:
+            self.pauses_ns.append((info.get("generation", -1), time.perf_counter_ns() - self._t))
+            if len(self.pauses_ns) > 200_000:
+                del self.pauses_ns[:100_000]
+
+    def __enter__(self) -> "GcPauses":
+        gc.callbacks.append(self._cb)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._cb in gc.callbacks:
+            gc.callbacks.remove(self._cb)
+
+    def summary(self, since: int = 0) -> dict:
+        """Collections and their longest pause per generation, from entry `since` on."""
+        out = {}
+        for gen in (0, 1, 2):
+            d = [ns for g, ns in self.pauses_ns[since:] if g == gen]
+            out[f"gen{gen}"] = {"n": len(d), "max_ms": round(max(d) / 1e6, 3) if d else 0.0}
+        return out

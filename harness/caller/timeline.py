@@ -39,6 +39,9 @@ class PlannedTurn:
                 "segments": [list(s) for s in self.segments]}
 
 
+_PCM = np.dtype("<i2")
+
+
 @dataclass
 class CallTimeline:
     """Everything measured in one call; metrics are computed from this alone."""
@@ -65,7 +68,8 @@ class CallTimeline:
     def add_audio(self, item: AudioReceived) -> None:
         self.audio_arrival_ns.append(item.arrival_ns)
         self.audio_len.append(len(item.samples))
-        self.audio_pcm += np.asarray(item.samples, dtype="<i2").tobytes()
+        s = item.samples
+        self.audio_pcm += memoryview(s if s.dtype == _PCM and s.flags.c_contiguous else np.ascontiguousarray(s, dtype=_PCM))
 
     @property
     def audio(self) -> list[AudioReceived]:

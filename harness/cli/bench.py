@@ -23,8 +23,9 @@ def bench() -> None:
               help="Wire protocol of the callers.")
 @click.option("--callers", "levels", default=None, metavar="N1,N2,…",
               help="Caller counts to try, increasing (default ws-pcm 50…500, webrtc 5…40).")
-@click.option("--layouts", default="per-call,shared", show_default=True,
-              help="Pacing layouts to compare: per-call (a timer per call) and shared (one metronome).")
+@click.option("--layouts", default="naive,shared", show_default=True,
+              help="Caller layouts to compare: naive (a timer per call, aiohttp's client: the prototype), "
+                   "per-call (a timer per call, the lean client), shared (one metronome, the lean client).")
 @click.option("--seconds", type=click.FloatRange(min=2), default=10.0, show_default=True,
               help="Steady-state window per level (after a 2 s ramp and a 2 s warm-up).")
 @click.option("--scenario", default="scenarios/conversation.yaml", show_default=True, type=click.Path(dir_okay=False),
@@ -42,7 +43,7 @@ def capacity(transport: str, levels: str | None, layouts: str, seconds: float, s
     one fails; the table gives lateness, CPU and CPU per caller per level, and the ratio between
     the layouts measured in this run.
     """
-    from harness.load.capacity import (DEFAULT_LEVELS, Level, capacity_document, capacity_table, cores,
+    from harness.load.capacity import (DEFAULT_LEVELS, LAYOUTS, Level, capacity_document, capacity_table, cores,
                                        measure_level, oracle_on)
     from harness.load.engine_config import EngineConfig
     try:
@@ -51,9 +52,9 @@ def capacity(transport: str, levels: str | None, layouts: str, seconds: float, s
     except (ValueError, RuntimeError) as e:
         fail(str(e).replace("--concurrency", "--callers"), EXIT_USAGE)
     names = [x.strip() for x in layouts.split(",") if x.strip()]
-    bad = [x for x in names if x not in ("per-call", "shared")]
+    bad = [x for x in names if x not in LAYOUTS]
     if bad or not names:
-        fail(f"--layouts {layouts!r}: expected per-call and/or shared")
+        fail(f"--layouts {layouts!r}: expected some of {', '.join(LAYOUTS)}")
     loaded, lib = load_inputs(scenario, fixtures_dir)
     results: list[Level] = []
 
@@ -73,7 +74,8 @@ def capacity(transport: str, levels: str | None, layouts: str, seconds: float, s
                     lv = await measure_level(cfg, layout, n, engine_cpu, seconds)
                     results.append(lv)
                     click.echo(f"    lateness p99 {lv.send_lateness_ms_p99:.2f} ms, CPU {lv.cpu_pct:.0f} %, "
-                               f"{lv.calls_live} live → {'sustained' if lv.sustained else 'NOT sustained'}", err=True)
+                               f"longest GC pause {lv.gc_pause_ms_max:.1f} ms, steal {lv.cpu_steal_pct} %, {lv.calls_live} live → "
+                               f"{'sustained' if lv.sustained else 'NOT sustained'}", err=True)
                     if not lv.sustained:
                         active.remove(layout)
                 if not active:

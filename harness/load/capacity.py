@@ -1,10 +1,14 @@
-"""`turnbench bench capacity`: how many real-time callers one core sustains, per pacing layout.
+"""`turnbench bench capacity`: how many real-time callers one core sustains, per caller layout.
 
 An engine process pinned to one core places N calls against the oracle agent pinned to the other
 core; after ramp-up and a warm-up, a steady-state window measures the send lateness of every frame
-and the engine's CPU. A level is sustained when lateness p99 ≤ 5 ms and CPU ≤ 90 %. Both layouts
-(`per-call`: a timer per call, the straightforward design; `shared`: one metronome for all calls)
-run in the same invocation, so their ratio is measured side by side on the same noisy machine.
+and the engine's CPU. A level is sustained when lateness p99 ≤ 5 ms and CPU ≤ 90 %. The layouts
+run interleaved in the same invocation, so their ratios are measured side by side on the same
+noisy machine:
+  naive     a pacing timer per call and aiohttp's WebSocket client (the straightforward prototype)
+  per-call  a pacing timer per call, the lean client
+  shared    one metronome for all calls, the lean client (the default everywhere)
+(For WebRTC the client is aiortc in every layout; only the pacing differs.)
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from pathlib import Path
 from harness.load.engine_config import EngineConfig
 
 LATENESS_P99_MS, CPU_PCT = 5.0, 90.0
+LAYOUTS = {"naive": ("per-call", "aiohttp"), "per-call": ("per-call", "lean"), "shared": ("shared", "lean")}
+"""layout → (pacing, ws-pcm client)."""
 DEFAULT_LEVELS = {"ws-pcm": [50, 100, 200, 300, 400, 500], "webrtc": [5, 10, 20, 30, 40]}
 
 
@@ -36,6 +42,10 @@ class Level:
     cpu_pct: float
     cpu_pct_per_caller: float
     sustained: bool
+    gc_pause_ms_max: float = 0.0
+    """Longest garbage-collector pause in the window (a stall no frame can go out in)."""
+    cpu_steal_pct: float | None = None
+    """The machine's CPU time the hypervisor took in the window (a stall no process can help)."""
 
 
 def cores() -> tuple[int, int]:
@@ -78,7 +88,12 @@ async def oracle_on(cpu: int, log: Path):
 async def measure_level(config: EngineConfig, layout: str, callers: int, cpu: int, seconds: float,
                         warmup_s: float = 2.0) -> Level:
     """One engine, `callers` calls ramped in over ~2 s, then a `seconds` window of steady state."""
-    cfg = EngineConfig(**{**asdict(config), "call_settings": {**config.call_settings, "pacing": layout}})
+    pacing, client = LAYOUTS[layout]
+    options = dict(config.transport_options)
+    if config.transport == "ws-pcm":
+        options["client"] = client
+    cfg = EngineConfig(**{**asdict(config), "call_settings": {**config.call_settings, "pacing": pacing},
+                          "transport_options": options})
     work = Path(tempfile.mkdtemp(prefix="turnbench-cap-"))
     (work / "c.json").write_text(cfg.to_json())
     sock = str(work / "e.sock")
@@ -133,11 +148,13 @@ async def measure_level(config: EngineConfig, layout: str, callers: int, cpu: in
                 await asyncio.wait_for(proc.wait(), 10)
     ok = w["send_lateness_ms_p99"] <= LATENESS_P99_MS and w["cpu_pct"] <= CPU_PCT and w["calls_live"] == callers
     return Level(layout, callers, w["calls_live"], w["frames"], w["send_lateness_ms_p50"], w["send_lateness_ms_p99"],
-                 w["cpu_pct"], round(w["cpu_pct"] / max(1, callers), 4), ok)
+                 w["cpu_pct"], round(w["cpu_pct"] / max(1, callers), 4), ok,
+                 max((g["max_ms"] for g in w.get("gc", {}).values()), default=0.0), w.get("cpu_steal_pct"))
 
 
 def capacity_document(transport: str, levels: list[Level], meta: dict) -> dict:
-    """Per layout: the highest sustained level, CPU per caller; and shared ÷ per-call ratios."""
+    """Per layout: the highest sustained level, CPU per caller; and shared ÷ the baseline layout
+    (naive if it ran, else per-call)."""
     out: dict = {"schema": "turnbench.capacity/1", "transport": transport, "levels": [asdict(x) for x in levels],
                  "bounds": {"send_lateness_ms_p99": LATENESS_P99_MS, "cpu_pct": CPU_PCT}, **meta}
     best: dict[str, dict] = {}
@@ -152,30 +169,34 @@ def capacity_document(transport: str, levels: list[Level], meta: dict) -> dict:
                         "callers_per_core_at_90pct_cpu": est,
                         "first_failed": next((x.callers for x in mine if not x.sustained), None)}
     out["layouts"] = best
-    if "shared" in best and "per-call" in best:
-        a, b = best["shared"], best["per-call"]
+    base = "naive" if "naive" in best else "per-call"
+    if "shared" in best and base in best:
+        a, b = best["shared"], best[base]
         common = sorted({x.callers for x in levels if x.layout == "shared"} &
-                        {x.callers for x in levels if x.layout == "per-call"})
-        per = {x.layout: x for x in levels if x.callers == (common[-1] if common else -1)}
+                        {x.callers for x in levels if x.layout == base})
+        per = {x.layout: x for x in levels if x.callers == (common[-1] if common else -1) and x.layout in ("shared", base)}
         out["ratios"] = {
+            "baseline": base,
             "sustained_callers": round(a["sustained_callers"] / b["sustained_callers"], 2) if b["sustained_callers"] else None,
-            "cpu_per_caller_per_call_over_shared": (round(per["per-call"].cpu_pct_per_caller / per["shared"].cpu_pct_per_caller, 2)
+            "cpu_per_caller_baseline_over_shared": (round(per[base].cpu_pct_per_caller / per["shared"].cpu_pct_per_caller, 2)
                                                     if len(per) == 2 and per["shared"].cpu_pct_per_caller else None),
             "at_callers": common[-1] if common else None}
     return out
 
 
 def capacity_table(doc: dict) -> str:
-    lines = [f"{'layout':>9} {'callers':>7} {'live':>5} {'lateness p50':>12} {'p99':>8} {'CPU %':>6} {'CPU %/caller':>12}  sustained"]
+    lines = [f"{'layout':>9} {'callers':>7} {'live':>5} {'lateness p50':>12} {'p99':>8} {'CPU %':>6} {'CPU %/caller':>12} "
+             f"{'GC max':>8}  sustained"]
     for x in doc["levels"]:
         lines.append(f"{x['layout']:>9} {x['callers']:>7} {x['calls_live']:>5} {x['send_lateness_ms_p50']:>9.2f} ms "
-                     f"{x['send_lateness_ms_p99']:>5.2f} ms {x['cpu_pct']:>6.1f} {x['cpu_pct_per_caller']:>12.3f}  "
+                     f"{x['send_lateness_ms_p99']:>5.2f} ms {x['cpu_pct']:>6.1f} {x['cpu_pct_per_caller']:>12.3f} "
+                     f"{x.get('gc_pause_ms_max', 0):>5.1f} ms  "
                      f"{'yes' if x['sustained'] else 'NO'}")
     for layout, b in doc["layouts"].items():
         lines.append(f"{layout}: {b['sustained_callers']} callers sustained on one core "
                      f"({b['cpu_pct_per_caller']} % CPU each; ≈ {b['callers_per_core_at_90pct_cpu']} at 90 % CPU)")
     if doc.get("ratios"):
         r = doc["ratios"]
-        lines.append(f"shared ÷ per-call: sustained callers × {r['sustained_callers']}; CPU per caller at "
-                     f"{r['at_callers']} callers: per-call costs × {r['cpu_per_caller_per_call_over_shared']}")
+        lines.append(f"shared ÷ {r['baseline']}: sustained callers × {r['sustained_callers']}; CPU per caller at "
+                     f"{r['at_callers']} callers: {r['baseline']} costs × {r['cpu_per_caller_baseline_over_shared']}")
     return "\n".join(lines)

@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 from harness.audio.frames import FRAME_NS, SAMPLE_RATE
-from harness.caller.pacing import CpuSteal, LoopLagMonitor, sleep_until
+from harness.caller.pacing import CpuSteal, GcPauses, LoopLagMonitor, sleep_until
 from harness.caller.runner import LATENESS_BUDGET_MS, CallExecutor, RunOutcome
 from harness.load.engine_config import EngineConfig, EngineConfigError
 from harness.transports import make_transport
@@ -118,6 +118,7 @@ class Engine:
         self.draining = False
         self.arrivals = {"offered": 0, "started": 0, "dropped": 0, "rate_per_s": None, "process": None}
         self.lag, self.cpu, self.steal = LoopLagMonitor(), CpuMeter(), CpuSteal()
+        self.gc = GcPauses()
         self._send_lock = asyncio.Lock()
         self.stuck: set[asyncio.Task] = set()
         self.jitter_ms: list[float] = []
@@ -138,7 +139,8 @@ class Engine:
         h.update(node=self.node, pid=os.getpid(), cpu_pct_mean=round(cpu_mean, 1),
                  cpu_pct_p90=round(cpu_p90, 1) if cpu_p90 is not None else None,
                  cpu_steal_pct=self.steal.percent(), calls_done=self.outcome.calls_done,
-                 calls_in_flight=len(self.calls), t0_unix=self.t0_unix, arrivals=dict(self.arrivals))
+                 calls_in_flight=len(self.calls), t0_unix=self.t0_unix, arrivals=dict(self.arrivals),
+                 gc_pause_ms_max=max((s["max_ms"] for s in self.gc.summary().values()), default=0.0))
         jit = np.array(self.jitter_ms) if self.jitter_ms else None
         h["recv_jitter_ms_p50"] = round(float(np.percentile(jit, 50)), 3) if jit is not None else None
         h["recv_jitter_ms_p99"] = round(float(np.percentile(jit, 99)), 3) if jit is not None else None
@@ -159,12 +161,14 @@ class Engine:
 
     def window_start(self) -> None:
         """Mark a measurement window (the capacity bench reads steady state, not ramp-up)."""
+        self._window_steal = CpuSteal()
         self._window = (time.perf_counter(), CpuMeter._cpu(),
-                        {cid: len(call.timeline.send_ns) for cid, (call, _) in self.executor.live.items()})
+                        {cid: len(call.timeline.send_ns) for cid, (call, _) in self.executor.live.items()},
+                        len(self.gc.pauses_ns))
 
     def window_stats(self) -> dict:
         """Send lateness of the frames live calls sent since `window_start`, and this process's CPU."""
-        t0, c0, marks = self._window
+        t0, c0, marks, gc_mark = self._window
         late = []
         for cid, (call, _) in self.executor.live.items():
             tl = call.timeline
@@ -176,7 +180,8 @@ class Engine:
                 "send_lateness_ms_p50": round(float(np.percentile(arr, 50)), 3),
                 "send_lateness_ms_p99": round(float(np.percentile(arr, 99)), 3),
                 "cpu_pct": round(100.0 * (CpuMeter._cpu() - c0) / max(1e-9, dt), 1),
-                "loop_lag_ms_p99": self.lag.p99_ms()}
+                "loop_lag_ms_p99": self.lag.p99_ms(), "gc": self.gc.summary(gc_mark),
+                "cpu_steal_pct": self._window_steal.percent()}
 
     def _start_call(self, call_id: str, index: int, intended_ns: int | None = None) -> None:
         task = asyncio.create_task(self._call(call_id, index, intended_ns))
@@ -307,7 +312,8 @@ async def serve(config: EngineConfig, node: str, socket_path: str) -> None:
     os.write(ready_fd, b"ready\n")
     os.close(ready_fd)
     try:
-        await done.wait()
+        with engine.gc:  # collection pauses, reported beside send lateness
+            await done.wait()
     finally:
         lag_task.cancel()
         cpu_task.cancel()

@@ -16,15 +16,13 @@ import secrets
 import time
 from typing import AsyncIterator
 
-import aiohttp
-
 from harness.audio.frames import SAMPLE_NS
-from harness.transports import stamping
 from harness.transports.base import (AudioReceived, EventReceived, PlayoutCleared, Received,
                                      TargetProtocolError, Transport)
 from harness.transports.twilio_protocol import (MEDIA_FORMAT, MulawDecoder, MulawEncoder,
                                                 TwilioMessageError, b64, media_payload, parse)
-from harness.transports.websocket import check_ws_url, open_websocket
+from harness.transports.websocket import check_ws_url
+from harness.transports.ws_client import OP_BINARY, WsClient, WsClosed
 
 
 class TwilioTransport(Transport):
@@ -39,9 +37,8 @@ class TwilioTransport(Transport):
         self.custom_parameters = {str(k): str(v) for k, v in (custom_parameters or {}).items()}
         self.stream_sid = "MZ" + secrets.token_hex(16)
         self.call_sid = "CA" + secrets.token_hex(16)
-        self._session: aiohttp.ClientSession | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._stamper: stamping.StampingProtocol | None = None
+        self._ws = WsClient(self.url, self._headers, connect_timeout_s)
+        self._open = False
         self._protocol_errors: list[str] = []
         self._seq = 0
         self._chunk = 0
@@ -57,10 +54,11 @@ class TwilioTransport(Transport):
 
     async def _send(self, msg: dict) -> None:
         self._seq += 1
-        await self._ws.send_str(json.dumps({"event": msg.pop("event"), "sequenceNumber": str(self._seq), **msg}))
+        self._ws.send_text(json.dumps({"event": msg.pop("event"), "sequenceNumber": str(self._seq), **msg}))
 
     async def connect(self) -> None:
-        self._session, self._ws, self._stamper = await open_websocket(self.url, self._timeout, self._headers)
+        await self._ws.connect()
+        self._open = True
         self._t0_ns = time.perf_counter_ns()
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
         await self._send({"event": "start", "streamSid": self.stream_sid, "start": {
@@ -77,24 +75,23 @@ class TwilioTransport(Transport):
                            "media": {"track": "inbound", "chunk": str(self._chunk), "timestamp": str(ts),
                                      "payload": b64(self._enc.encode(pcm16))}})
         sent = time.perf_counter_ns()  # the frame leaves now, encoded: EOS is when it hits the wire
-        await self._ws.send_str(text)
+        self._ws.send_text(text)
         return sent
 
     async def send_event(self, event: dict) -> None:
-        await self._ws.send_str(json.dumps(event))
+        self._ws.send_text(json.dumps(event))
+
+    @property
+    def protocol_errors(self) -> list[str]:
+        return self._ws.errors + self._protocol_errors
 
     async def received(self) -> AsyncIterator[Received]:
-        async for raw in self._ws:
-            now = stamping.arrival_ns(self._stamper)
-            if raw.type == aiohttp.WSMsgType.BINARY:
+        async for now, op, data in self._ws.messages():
+            if op == OP_BINARY:
                 self._protocol_errors.append("binary WebSocket message: Media Streams messages are JSON text")
                 continue
-            if raw.type != aiohttp.WSMsgType.TEXT:
-                if raw.type == aiohttp.WSMsgType.ERROR:
-                    self._protocol_errors.append(f"websocket error: {self._ws.exception()}")
-                break
             try:
-                msg = parse(raw.data)
+                msg = parse(data.decode("utf-8", "replace"))
                 item = self._handle(msg, now)
             except TwilioMessageError as e:
                 self._protocol_errors.append(str(e))
@@ -152,18 +149,16 @@ class TwilioTransport(Transport):
         if self._mark_task is not None:
             self._mark_task.cancel()
             self._mark_task = None
-        if self._ws is not None and not self._ws.closed:
+        if self._open:
+            self._open = False
             try:
                 if not self._stopped:
                     self._stopped = True
                     await self._send({"event": "stop", "streamSid": self.stream_sid, "stop": {
                         "accountSid": "AC" + "0" * 32, "callSid": self.call_sid}})
-                await self._ws.close()
-            except (aiohttp.ClientError, OSError, ConnectionError):
+            except (WsClosed, OSError):
                 pass
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+            await self._ws.close()
 
 
 __all__ = ["TargetProtocolError", "TwilioTransport"]

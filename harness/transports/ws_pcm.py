@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from typing import AsyncIterator
 
-import aiohttp
 import numpy as np
 
-from harness.transports import stamping
-from harness.transports.base import AudioReceived, EventReceived, Received, Transport
-from harness.transports.websocket import check_ws_url, open_websocket
+from harness.transports.base import AudioReceived, EventReceived, Received, TargetUnreachable, Transport
+from harness.transports.websocket import check_ws_url
+from harness.transports.ws_client import OP_BINARY, WsClient
 
 __all__ = ["WsPcmTransport", "check_ws_url", "probe"]
 
@@ -23,60 +24,101 @@ async def probe(url: str, timeout_s: float = 5.0) -> None:
 
 
 class WsPcmTransport(Transport):
-    """Client side of ws-pcm."""
+    """Client side of ws-pcm (on the lean WebSocket client: one write per frame, reads stamped)."""
 
     name = "ws-pcm"
 
     def __init__(self, url: str, connect_timeout_s: float = 10.0, headers: dict | None = None):
         self.url = str(check_ws_url(url))
-        self._timeout = connect_timeout_s
-        self._headers = headers or {}
-        self._session: aiohttp.ClientSession | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws = WsClient(self.url, headers, connect_timeout_s)
         self._protocol_errors: list[str] = []
         self._odd_byte: bytes = b""
-        self._stamper: stamping.StampingProtocol | None = None
+        self._open = False
+
+    @property
+    def protocol_errors(self) -> list[str]:
+        return self._ws.errors + self._protocol_errors
 
     async def connect(self) -> None:
-        self._session, self._ws, self._stamper = await open_websocket(self.url, self._timeout, self._headers)
+        await self._ws.connect()
+        self._open = True
 
     async def send_audio(self, pcm16: bytes) -> None:
-        await self._ws.send_bytes(pcm16)
+        self._ws.send_binary(pcm16)
 
     async def send_event(self, event: dict) -> None:
-        await self._ws.send_str(json.dumps(event))
+        self._ws.send_text(json.dumps(event))
 
     async def received(self) -> AsyncIterator[Received]:
-        ws = self._ws
-        async for msg in ws:
-            now = stamping.arrival_ns(self._stamper)
-            if msg.type == aiohttp.WSMsgType.BINARY:
-                data = self._odd_byte + msg.data
-                if len(data) % 2:
-                    self._odd_byte, data = data[-1:], data[:-1]
-                else:
-                    self._odd_byte = b""
+        async for now, op, data in self._ws.messages():
+            if op == OP_BINARY:
+                if self._odd_byte or len(data) % 2:
+                    data = self._odd_byte + data
+                    self._odd_byte, data = (data[-1:], data[:-1]) if len(data) % 2 else (b"", data)
                 if data:
-                    yield AudioReceived(now, np.frombuffer(data, dtype="<i2").copy())
+                    yield AudioReceived(now, np.frombuffer(data, dtype="<i2"))
+                continue
+            text = data.decode("utf-8", "replace")
+            try:
+                event = json.loads(text)
+                if not isinstance(event, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as e:
+                self._protocol_errors.append(f"malformed JSON text frame ({e}): {text[:80]!r}")
+                continue
+            yield EventReceived(now, event)
+
+    async def close(self) -> None:
+        if self._open:
+            self._open = False
+            await self._ws.close()
+
+
+class AiohttpWsPcmTransport(WsPcmTransport):
+    """ws-pcm on aiohttp's client: the straightforward stack, kept as the baseline
+    `turnbench bench capacity` measures the lean client against (`client="aiohttp"`)."""
+
+    def __init__(self, url: str, connect_timeout_s: float = 10.0, headers: dict | None = None):
+        super().__init__(url, connect_timeout_s, headers)
+        self._timeout, self._headers = connect_timeout_s, headers or {}
+        self._session = self._aws = None
+
+    @property
+    def protocol_errors(self) -> list[str]:
+        return self._protocol_errors
+
+    async def connect(self) -> None:
+        import aiohttp
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._timeout))
+        try:
+            self._aws = await self._session.ws_connect(self.url, headers=self._headers, heartbeat=None,
+                                                       max_msg_size=0, compress=0)
+        except (aiohttp.ClientError, OSError) as e:
+            await self._session.close()
+            raise TargetUnreachable(f"{self.url}: {type(e).__name__}: {e}") from None
+        self._open = True
+
+    async def send_audio(self, pcm16: bytes) -> None:
+        await self._aws.send_bytes(pcm16)
+
+    async def send_event(self, event: dict) -> None:
+        await self._aws.send_str(json.dumps(event))
+
+    async def received(self) -> AsyncIterator[Received]:
+        import aiohttp
+        async for msg in self._aws:
+            now = time.perf_counter_ns()
+            if msg.type == aiohttp.WSMsgType.BINARY:
+                yield AudioReceived(now, np.frombuffer(msg.data[: len(msg.data) // 2 * 2], dtype="<i2"))
             elif msg.type == aiohttp.WSMsgType.TEXT:
-                try:
-                    event = json.loads(msg.data)
-                    if not isinstance(event, dict):
-                        raise ValueError("not a JSON object")
-                except ValueError as e:
-                    self._protocol_errors.append(f"malformed JSON text frame ({e}): {msg.data[:80]!r}")
-                    continue
-                yield EventReceived(now, event)
-            elif msg.type in (aiohttp.WSMsgType.ERROR,):
-                self._protocol_errors.append(f"websocket error: {ws.exception()}")
+                with contextlib.suppress(ValueError):
+                    yield EventReceived(now, json.loads(msg.data))
+            else:
                 break
 
     async def close(self) -> None:
-        if self._ws is not None and not self._ws.closed:
-            try:
-                await self._ws.close()
-            except (aiohttp.ClientError, OSError):
-                pass
-        if self._session is not None:
+        if self._open:
+            self._open = False
+            with contextlib.suppress(Exception):
+                await self._aws.close()
             await self._session.close()
-            self._session = None
