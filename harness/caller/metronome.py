@@ -75,13 +75,16 @@ class Metronome:
         while k >= 0:
             # a slot whose time has passed is served at once, but after a yield: the receivers
             # must get a turn, or a late metronome would run slot after slot with nothing between
-            await asyncio.sleep(max(0, self.t0_ns + k * self.slot_ns - time.perf_counter_ns()) / 1e9)
+            tick_ns = self.t0_ns + k * self.slot_ns
+            await asyncio.sleep(max(0, tick_ns - time.perf_counter_ns()) / 1e9)
             self.wakeups += 1
             for call, done in list(self._members[k % self.slots].items()):
                 if done.done():
                     continue
                 try:
-                    await call.send_due(time.perf_counter_ns())
+                    # the tick's frames go now even if the timer fired a little early (uvloop's
+                    # timers have millisecond resolution): skipping them would make them a frame late
+                    await call.send_due(max(tick_ns, time.perf_counter_ns()))
                 except (ConnectionError, OSError, ValueError) as e:  # this call's problem, not the others'
                     done.set_exception(e)
             # the next occupied slot, even if its time has passed (served late, not skipped a whole

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import gc
 import multiprocessing
 import time
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ import numpy as np
 
 from harness.audio.fixtures import FixtureLibrary
 from harness.caller.call import Call, CallSettings, TurnPlan, plan_turns
-from harness.caller.pacing import CpuSteal, LoopLagMonitor
+from harness.caller.pacing import CpuSteal, LoopLagMonitor, quiet_gc
 from harness.caller.timeline import CallTimeline
 from harness.metrics.envelope import caller_peaks, peaks, timeline_row
 from harness.metrics.turns import AnalysisSettings, TurnResult, analyze_call, analyze_call_heard
@@ -197,7 +196,7 @@ async def run_calls(spec: RunSpec, on_turns: Callable[[list[TurnResult]], None],
             on_call_done(outcome)
 
     await executor.analyzer.start()
-    gc.freeze()  # setup objects leave the collector's view: full collections stay short mid-call
+    quiet_gc()
     steal = CpuSteal()
     lag_task = asyncio.create_task(lag.run())
     try:

@@ -135,6 +135,8 @@ def _serve_forever(srv, label: str, ready_file: Path | None = None) -> None:
             await srv.start()
         except OSError as e:
             fail(f"cannot listen on {srv.host}:{srv.port}: {e.strerror}", EXIT_USAGE)
+        from harness.caller.pacing import quiet_gc
+        quiet_gc()  # the agent streams in real time, too
         health = srv.health()
         urls = {t: srv.url_for(t) for t in health["transports"]}
         click.echo(f"{label} listening (health: http://{srv.host}:{srv.port}/health):", err=True)

@@ -57,6 +57,8 @@ def capacity(transport: str, levels: str | None, layouts: str, seconds: float, s
         fail(f"--layouts {layouts!r}: expected some of {', '.join(LAYOUTS)}")
     loaded, lib = load_inputs(scenario, fixtures_dir)
     results: list[Level] = []
+    import os
+    os.sched_setaffinity(0, {oracle_cpu})  # this process's own work stays off the engine's core
 
     async def go() -> dict:
         log = Path("reports") / "bench-capacity-oracle.log"
@@ -74,7 +76,8 @@ def capacity(transport: str, levels: str | None, layouts: str, seconds: float, s
                     lv = await measure_level(cfg, layout, n, engine_cpu, seconds)
                     results.append(lv)
                     click.echo(f"    lateness p99 {lv.send_lateness_ms_p99:.2f} ms, CPU {lv.cpu_pct:.0f} %, "
-                               f"longest GC pause {lv.gc_pause_ms_max:.1f} ms, steal {lv.cpu_steal_pct} %, {lv.calls_live} live → "
+                               f"longest GC pause {lv.gc_pause_ms_max:.1f} ms, steal {lv.cpu_steal_pct} %, "
+                               f"preempted {lv.preempted_per_s}/s, {lv.calls_live} live → "
                                f"{'sustained' if lv.sustained else 'NOT sustained'}", err=True)
                     if not lv.sustained:
                         active.remove(layout)

@@ -46,6 +46,8 @@ class Level:
     """Longest garbage-collector pause in the window (a stall no frame can go out in)."""
     cpu_steal_pct: float | None = None
     """The machine's CPU time the hypervisor took in the window (a stall no process can help)."""
+    preempted_per_s: float | None = None
+    """How often the kernel ran something else on the engine's core while the engine could run."""
 
 
 def cores() -> tuple[int, int]:
@@ -136,7 +138,7 @@ async def measure_level(config: EngineConfig, layout: str, callers: int, cpu: in
         writer.write(b'{"op": "window_stats"}\n')
         await writer.drain()
         w = await expect("window")
-        phase("window measured")
+        phase(f"window measured; worst lateness per 100 ms: {w.get('lateness_ms_max_per_100ms')}")
         writer.close()  # the engine hangs up every call and exits
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(proc.wait(), 60)
@@ -149,7 +151,8 @@ async def measure_level(config: EngineConfig, layout: str, callers: int, cpu: in
     ok = w["send_lateness_ms_p99"] <= LATENESS_P99_MS and w["cpu_pct"] <= CPU_PCT and w["calls_live"] == callers
     return Level(layout, callers, w["calls_live"], w["frames"], w["send_lateness_ms_p50"], w["send_lateness_ms_p99"],
                  w["cpu_pct"], round(w["cpu_pct"] / max(1, callers), 4), ok,
-                 max((g["max_ms"] for g in w.get("gc", {}).values()), default=0.0), w.get("cpu_steal_pct"))
+                 max((g["max_ms"] for g in w.get("gc", {}).values()), default=0.0), w.get("cpu_steal_pct"),
+                 w.get("preempted_per_s"))
 
 
 def capacity_document(transport: str, levels: list[Level], meta: dict) -> dict:

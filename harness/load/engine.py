@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import os
 import random
@@ -32,13 +31,25 @@ import time
 import numpy as np
 
 from harness.audio.frames import FRAME_NS, SAMPLE_RATE
-from harness.caller.pacing import CpuSteal, GcPauses, LoopLagMonitor, sleep_until
+from harness.caller.pacing import CpuSteal, GcPauses, LoopLagMonitor, quiet_gc, sleep_until
 from harness.caller.runner import LATENESS_BUDGET_MS, CallExecutor, RunOutcome
 from harness.load.engine_config import EngineConfig, EngineConfigError
 from harness.transports import make_transport
 
 CPU_BUDGET_PCT = 90.0
 HANGUP_S = 5.0
+
+
+def preemptions() -> int | None:
+    """Times the kernel took the CPU away from this process while it could run (Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("nonvoluntary_ctxt_switches:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 class CpuMeter:
@@ -161,7 +172,7 @@ class Engine:
 
     def window_start(self) -> None:
         """Mark a measurement window (the capacity bench reads steady state, not ramp-up)."""
-        self._window_steal = CpuSteal()
+        self._window_steal, self._window_preempt = CpuSteal(), preemptions()
         self._window = (time.perf_counter(), CpuMeter._cpu(),
                         {cid: len(call.timeline.send_ns) for cid, (call, _) in self.executor.live.items()},
                         len(self.gc.pauses_ns))
@@ -169,19 +180,33 @@ class Engine:
     def window_stats(self) -> dict:
         """Send lateness of the frames live calls sent since `window_start`, and this process's CPU."""
         t0, c0, marks, gc_mark = self._window
-        late = []
+        late, when = [], []
         for cid, (call, _) in self.executor.live.items():
             tl = call.timeline
             first = marks.get(cid, 0)
-            late += [(tl.send_ns[n] - (tl.t0_ns + n * FRAME_NS)) / 1e6 for n in range(first, len(tl.send_ns))]
+            sent = np.frombuffer(tl.send_ns, dtype=np.int64)[first:]
+            due = tl.t0_ns + (first + np.arange(len(sent), dtype=np.int64)) * FRAME_NS
+            late.append((sent - due) / 1e6)
+            when.append(due)
         dt = time.perf_counter() - t0
-        arr = np.array(late) if late else np.zeros(1)
+        pre = preemptions()
+        preempted = round((pre - self._window_preempt) / dt, 1) if pre is not None and self._window_preempt is not None else None
+        arr = np.concatenate(late) if late else np.zeros(1)
+        # the worst lateness per 100 ms of schedule: one stall vs. a steady backlog
+        bins = []
+        if late and len(arr):
+            due = np.concatenate(when)
+            k = (due - due.min()) // 100_000_000
+            worst = np.full(int(k.max()) + 1, 0.0)
+            np.maximum.at(worst, k, arr)
+            bins = np.round(worst, 1).tolist()
         return {"seconds": round(dt, 3), "calls_live": len(self.executor.live), "frames": len(late),
                 "send_lateness_ms_p50": round(float(np.percentile(arr, 50)), 3),
                 "send_lateness_ms_p99": round(float(np.percentile(arr, 99)), 3),
                 "cpu_pct": round(100.0 * (CpuMeter._cpu() - c0) / max(1e-9, dt), 1),
                 "loop_lag_ms_p99": self.lag.p99_ms(), "gc": self.gc.summary(gc_mark),
-                "cpu_steal_pct": self._window_steal.percent()}
+                "cpu_steal_pct": self._window_steal.percent(), "preempted_per_s": preempted,
+                "lateness_ms_max_per_100ms": bins}
 
     def _start_call(self, call_id: str, index: int, intended_ns: int | None = None) -> None:
         task = asyncio.create_task(self._call(call_id, index, intended_ns))
@@ -293,7 +318,7 @@ async def serve(config: EngineConfig, node: str, socket_path: str) -> None:
     os.dup2(devnull, 1)
     os.close(devnull)
     await engine.executor.analyzer.start()
-    gc.freeze()
+    quiet_gc()
     done = asyncio.Event()
 
     async def on_connect(reader, writer):
