@@ -15,6 +15,7 @@ import numpy as np
 
 from harness.audio.frames import FRAME_SAMPLES
 from harness.caller.timeline import CallTimeline
+from harness.metrics.catch_up import CatchUp
 from harness.metrics.playout import play_out
 from harness.metrics.turns import AnalysisSettings, TurnResult
 from harness.transports.impair import ImpairmentProfile
@@ -82,7 +83,7 @@ async def calibrate(fixtures: FixtureLibrary, cases: tuple[Case, ...] = CASES, c
             tl = timelines.get((case.name, r.call_id))
             stamps = srv.message_stamps.get(r.call_id)
             delays = _transport_delays(tl, stamps, r.turn, t)
-            added = impairment_effects(tl, r) if impairment is not None else None
+            added = impairment_effects(tl, r, t) if impairment is not None else None
             if added is None and impairment is not None:
                 comp.excluded += 1  # a lost packet held the onset or the stop: the truth changed
                 continue
@@ -154,18 +155,51 @@ def _transport_delays(tl: CallTimeline | None, stamps: tuple[list[int], list[int
                                       else down(truth.stop_chunk_seq))}
 
 
-def impairment_effects(tl: CallTimeline, r: TurnResult) -> dict[str, dict | None] | None:
+def impairment_effects(tl: CallTimeline, r: TurnResult, truth=None) -> dict[str, dict | None] | None:
     """What the impairment added to each of a turn's numbers, from its own per-packet log: the
     uplink delay of the frame the number starts from, and how much later the chunk holding the
-    measured onset (or stop) was heard than it would have been without the downlink delay.
+    measured onset (or stop) was heard than it would have been without the downlink delay; for a
+    stop the agent made with a `clear` (the oracle's truth says which), that message's own delay.
     None when a lost packet held that onset or stop (the oracle's truth no longer applies)."""
     log = tl.impairment
     if log is None or not len(tl.audio_len):
         return {}
     audio = tl.audio
     post = play_out(audio, tl.t0_ns, tl.clears)
-    pre_audio = [type(a)(a.arrival_ns - d, a.samples) for a, d in zip(audio, log.down_added_ns)]
-    pre = play_out(pre_audio, tl.t0_ns, [type(c)(c.arrival_ns) for c in tl.clears])
+    clear_added = list(getattr(log, "clear_added_ns", []))
+    clear_added += [0] * (len(tl.clears) - len(clear_added))
+    pre_clears = [type(c)(c.arrival_ns - d) for c, d in zip(tl.clears, clear_added)]
+    # the caller's stream without the path: every chunk the inner transport delivered, at its own
+    # arrival; for a continuous stream, replayed through the same catch-up the path's output went
+    # through (what it trimmed from a chunk's front is `lead` samples, in either world)
+    inner = getattr(log, "inner_arrival_ns", None)
+    lead_post = np.zeros(len(audio), dtype=np.int64)
+    lead_pre = np.zeros(len(audio), dtype=np.int64)
+    pre_index = np.full(len(audio), -1)
+    if inner and len(inner) == len(log.inner_kept):
+        raw = np.frombuffer(bytes(log.inner_pcm), dtype="<i2") if len(log.inner_pcm) else None
+        ends = np.cumsum(log.inner_len)
+        replay = CatchUp() if raw is not None else None
+        pre_audio = []
+        for j, (t, n, kept, cut) in enumerate(zip(inner, log.inner_len, log.inner_kept, log.inner_trimmed)):
+            if raw is not None:
+                body = raw[ends[j] - n:ends[j]]
+                got = replay.admit(t, body)
+                lead = n - len(got)
+            else:
+                got, lead = (np.asarray(audio[kept].samples) if kept >= 0 else np.zeros(n, np.int16)), 0
+            if kept >= 0:
+                lead_post[kept], lead_pre[kept] = cut, lead
+            if len(got):
+                if kept >= 0:
+                    pre_index[kept] = len(pre_audio)
+                pre_audio.append(type(audio[0])(t, got))
+    else:
+        pre_audio = [type(a)(a.arrival_ns - d, a.samples) for a, d in zip(audio, log.down_added_ns)]
+        pre_index = np.arange(len(audio))
+    pre = play_out(pre_audio, tl.t0_ns, pre_clears)
+    k = getattr(truth, "stop_clear_index", None)
+    stop_by_clear = clear_added[k] / 1e6 if k is not None and k < len(tl.clears) else None
     turn = next((t for t in tl.turns if t.index == r.turn), None)
     if turn is None:
         return {}
@@ -187,16 +221,18 @@ def impairment_effects(tl: CallTimeline, r: TurnResult) -> dict[str, dict | None
         if arrival:
             return log.down_added_ns[c] / 1e6
         starts_post = np.flatnonzero(post.chunk == c)
-        starts_pre = np.flatnonzero(pre.chunk == c)
+        starts_pre = np.flatnonzero(pre.chunk == pre_index[c]) if pre_index[c] >= 0 else []
         if not len(starts_pre):
             return None
-        return (post.time_ns(int(starts_post[0])) - pre.time_ns(int(starts_pre[0]))) / 1e6
+        # the same raw sample of the chunk in both worlds (each trimmed its front by its own lead)
+        return (post.time_ns(int(starts_post[0]) - int(lead_post[c]))
+                - pre.time_ns(int(starts_pre[0]) - int(lead_pre[c]))) / 1e6
 
     try:
         onset = down(r.response_onset_s)
         onset_arrival = down(r.response_onset_s, arrival=True)
-        stop = (down(r.speech_start_s + r.barge_in_stop_ms / 1000) if r.barge_in_stop_ms is not None
-                and r.speech_start_s is not None else None)
+        stop = (None if r.barge_in_stop_ms is None or r.speech_start_s is None else
+                stop_by_clear if stop_by_clear is not None else down(r.speech_start_s + r.barge_in_stop_ms / 1000))
     except LookupError:
         return None
     out: dict[str, dict | None] = {}

@@ -2,9 +2,16 @@
 
 On a stream that never stops (WebRTC sends silence too), playing every frame in order from
 its arrival would keep forever any delay one late packet caused: each later frame queues
-behind it. Real receivers' jitter buffers time-compress to get back; here quiet frames (no 5 ms
-block at -45 dBFS, below anything the metrics call audible) are shortened by the backlog, and
-audible audio is never touched.
+behind it. Real receivers' jitter buffers time-compress to get back; here, while a backlog exists, the
+inaudible samples at the front of each frame are dropped, and audible audio is never touched.
+
+Inaudible is judged against the audible detector the metrics use (`harness.audio.onset`):
+audible means a 5 ms RMS at the stream's noise floor + 14 dB (never below -50 dBFS), refined to
+the first *sample* reaching that level. So only samples before the first one reaching that
+threshold (3 dB lower for margin, with the lowest chunk level seen so far as the floor: the
+detector's floor over the whole stream can only be lower) are dropped. Judging whole frames by
+their average instead (a -48 dBFS block counted as silence in a digitally silent stream) can drop
+the first audible sample and move the measured onset.
 """
 
 from __future__ import annotations
@@ -12,17 +19,28 @@ from __future__ import annotations
 import numpy as np
 
 from harness.audio.frames import SAMPLE_NS, db_to_amplitude
+from harness.audio.onset import threshold_dbfs
 
-QUIET_DBFS = -45.0
-_BLOCK = 80
+MARGIN_DB = 3.0
 
 
-def is_quiet(samples: np.ndarray) -> bool:
-    n = len(samples) // _BLOCK
-    if not n:
-        return True
-    x = samples[: n * _BLOCK].astype(np.float32).reshape(n, _BLOCK) / 32768.0
-    return bool((x * x).mean(axis=1).max() < db_to_amplitude(QUIET_DBFS) ** 2)
+def chunk_level_dbfs(samples: np.ndarray) -> float:
+    x = samples.astype(np.float32)
+    ms = float(np.dot(x, x)) / max(1, len(x)) / 32768.0 ** 2
+    return 10.0 * np.log10(ms) if ms > 0 else -120.0
+
+
+def audible_from(samples: np.ndarray, floor_dbfs: float = -120.0) -> int:
+    """Index of the frame's first sample that could start anything the audible detector calls
+    audible on a stream whose noise floor is at least as low as `floor_dbfs` (len: none can)."""
+    peak = db_to_amplitude(threshold_dbfs(floor_dbfs) - MARGIN_DB) * 32768.0
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) >= peak)
+    return int(loud[0]) if len(loud) else len(samples)
+
+
+def is_quiet(samples: np.ndarray, floor_dbfs: float = -120.0) -> bool:
+    """No sample of the frame could start anything audible (see `audible_from`)."""
+    return audible_from(samples, floor_dbfs) == len(samples)
 
 
 class CatchUp:
@@ -32,11 +50,17 @@ class CatchUp:
         self.heard_end_ns = 0
         self.compressed_ms = 0.0
         """Quiet audio dropped to catch up after late packets."""
+        self.floor_dbfs: float | None = None
+        """The lowest chunk level seen so far: the stream's noise floor, or above it."""
 
     def admit(self, arrival_ns: int, samples: np.ndarray) -> np.ndarray:
+        if len(samples):
+            level = chunk_level_dbfs(samples)
+            self.floor_dbfs = level if self.floor_dbfs is None else min(self.floor_dbfs, level)
         backlog = self.heard_end_ns - arrival_ns
-        if backlog > 0 and is_quiet(samples):
-            drop = min(len(samples), int(backlog / SAMPLE_NS))
+        if backlog > 0:  # drop what leads up to the frame's first possibly audible sample
+            floor = self.floor_dbfs if self.floor_dbfs is not None else -120.0
+            drop = min(audible_from(samples, floor), int(backlog / SAMPLE_NS))
             samples = samples[drop:]
             self.compressed_ms += drop / 16.0
         self.heard_end_ns = max(arrival_ns, self.heard_end_ns) + int(len(samples) * SAMPLE_NS)

@@ -20,7 +20,7 @@ from typing import AsyncIterator
 import numpy as np
 
 from harness.metrics.catch_up import CatchUp
-from harness.transports.base import AudioReceived, Received, Transport
+from harness.transports.base import AudioReceived, PlayoutCleared, Received, Transport
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,20 @@ class ImpairmentLog:
     down_added_ns: list[int] = field(default_factory=list)
     """Per audio chunk handed to the caller (same index as the call timeline's audio)."""
     down_lost: list[bool] = field(default_factory=list)
+    inner_arrival_ns: list[int] = field(default_factory=list)
+    """Every audio chunk as the inner transport delivered it (before delay, loss and catch-up) …"""
+    inner_len: list[int] = field(default_factory=list)
+    inner_kept: list[int] = field(default_factory=list)
+    """… the index it was handed to the caller at (-1: dropped whole by catch-up) …"""
+    inner_trimmed: list[int] = field(default_factory=list)
+    """… and how many of its leading samples catch-up dropped: the caller's heard stream without
+    the path is rebuilt from these, so calibration compares against the true counterfactual."""
+    inner_pcm: bytearray = field(default_factory=bytearray)
+    """A continuous stream's chunks as delivered, before delay, loss and catch-up (PCM16), so the
+    stream the caller would have heard without the path can be replayed exactly."""
+    clear_added_ns: list[int] = field(default_factory=list)
+    """Per `clear` handed to the caller (same index as the call timeline's clears): a stop made by
+    a `clear` is heard later by that message's own delay, not by any audio chunk's."""
 
 
 class ImpairedTransport(Transport):
@@ -139,7 +153,13 @@ class ImpairedTransport(Transport):
         self._order = 0
         self._ended = False
         self._tasks: list[asyncio.Task] = []
-        self._catch_up = CatchUp() if getattr(inner, "continuous", False) else None
+        self._catch_up = None
+        if getattr(inner, "continuous", False):
+            # a receiver's jitter buffer sits after the network path, so catch-up happens here,
+            # once, after the delay; the inner transport hands over every frame as decoded
+            self._catch_up = CatchUp()
+            if hasattr(inner, "catch_up"):
+                inner.catch_up = None
         self._codec_up = self._codec_down = None
         if profile.mulaw and inner.name != "twilio":  # Twilio already is mu-law
             from harness.transports.twilio_protocol import MulawDecoder, MulawEncoder
@@ -233,18 +253,31 @@ class ImpairedTransport(Transport):
             heapq.heappop(self._inbox)
             if isinstance(item, AudioReceived):
                 samples = item.samples
+                log = self.log
+                log.inner_arrival_ns.append(item.arrival_ns)
+                log.inner_len.append(len(samples))
+                if self._catch_up is not None:
+                    log.inner_pcm += memoryview(np.ascontiguousarray(samples, dtype="<i2"))
                 if lost:
                     samples = np.zeros_like(samples)
                 elif self._codec_down is not None:
                     samples = np.frombuffer(self._through(self._codec_down, samples.tobytes(), due), dtype="<i2")
                 if self._catch_up is not None:  # a continuous stream recovers from late packets
+                    n = len(samples)
                     samples = self._catch_up.admit(due, samples)
+                    log.inner_trimmed.append(n - len(samples))
                     if not len(samples):
+                        log.inner_kept.append(-1)
                         continue
-                self.log.down_added_ns.append(added)
-                self.log.down_lost.append(lost)
+                else:
+                    log.inner_trimmed.append(0)
+                log.inner_kept.append(len(log.down_added_ns))
+                log.down_added_ns.append(added)
+                log.down_lost.append(lost)
                 item = AudioReceived(due, samples)
             else:
+                if isinstance(item, PlayoutCleared):
+                    self.log.clear_added_ns.append(added)
                 item = type(item)(due, *[getattr(item, f) for f in item.__dataclass_fields__ if f != "arrival_ns"])
             yield item
 
