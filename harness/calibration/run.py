@@ -160,7 +160,8 @@ def impairment_effects(tl: CallTimeline, r: TurnResult, truth=None) -> dict[str,
     uplink delay of the frame the number starts from, and how much later the chunk holding the
     measured onset (or stop) was heard than it would have been without the downlink delay; for a
     stop the agent made with a `clear` (the oracle's truth says which), that message's own delay.
-    None when a lost packet held that onset or stop (the oracle's truth no longer applies)."""
+    None when a lost packet held that onset or stop, or sat just before the onset or just after the
+    stop (it may have held the true one: the oracle's truth no longer applies)."""
     log = tl.impairment
     if log is None or not len(tl.audio_len):
         return {}
@@ -208,15 +209,17 @@ def impairment_effects(tl: CallTimeline, r: TurnResult, truth=None) -> dict[str,
         n = sample // FRAME_SAMPLES
         return log.up_added_ns[n] / 1e6 if n < len(log.up_added_ns) else 0.0
 
-    def down(heard_s: float | None, arrival: bool = False) -> float | None:
-        """Heard shift of the chunk playing at `heard_s` (or, `arrival`, its own added delay)."""
+    def down(heard_s: float | None, arrival: bool = False, side: int = -1) -> float | None:
+        """Heard shift of the chunk playing at `heard_s` (or, `arrival`, its own added delay).
+        A lost packet holding it, or just before an onset (`side` -1) / just after a stop (+1),
+        may have held the true onset or stop: LookupError, the turn is left out."""
         if heard_s is None:
             return None
         i = post.index_at(tl.t0_ns + int(heard_s * 1e9))
         if not 0 <= i < len(post.chunk) or post.chunk[i] < 0:
             return None
         c = int(post.chunk[i])
-        if log.down_lost[c]:
+        if log.down_lost[c] or (0 <= c + side < len(log.down_lost) and log.down_lost[c + side]):
             raise LookupError(c)
         if arrival:
             return log.down_added_ns[c] / 1e6
@@ -232,7 +235,7 @@ def impairment_effects(tl: CallTimeline, r: TurnResult, truth=None) -> dict[str,
         onset = down(r.response_onset_s)
         onset_arrival = down(r.response_onset_s, arrival=True)
         stop = (None if r.barge_in_stop_ms is None or r.speech_start_s is None else
-                stop_by_clear if stop_by_clear is not None else down(r.speech_start_s + r.barge_in_stop_ms / 1000))
+                stop_by_clear if stop_by_clear is not None else down(r.speech_start_s + r.barge_in_stop_ms / 1000, side=1))
     except LookupError:
         return None
     out: dict[str, dict | None] = {}
