@@ -49,6 +49,10 @@ class TurnTruth:
     """Sequence number of the chunk holding the last audible sample before a barge-in stop."""
     stop_clear_index: int | None = None
     """Which of the oracle's `clear` messages ended that stop (Twilio), if one did."""
+    silent_for_ms: float | None = None
+    """When the agent was not audible at the turn's start: how long it had been quiet (None if it
+    had not spoken yet). A caller on a delayed path still hears the agent that long after it
+    stopped here, so its view of "the agent was talking when I started" is judged with this."""
 
 
 @dataclass
@@ -302,6 +306,8 @@ class OracleSession:
             end = nxt if nxt is not None else eos + 60_000_000_000
             playing = next((s for s in spurts if s[0] <= start <= s[1]), None)
             t.audible_at_start = playing is not None
+            before = [s for s in spurts if s[1] < start]
+            t.silent_for_ms = None if playing is not None or not before else round((start - before[-1][1]) / 1e6, 3)
             if t.kind != "backchannel":
                 t.false_interruption = any(start < s[0] <= eos for s in spurts)
                 resp = next((s for s in spurts if eos < s[0] <= end), None)

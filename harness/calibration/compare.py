@@ -55,6 +55,8 @@ class Comparison:
     """Accumulates measured/true pairs across cases."""
 
     threshold_ms: float = 500.0
+    codec_ms: float = 0.0
+    """What a re-framing transport (WebRTC) adds beyond the stamped trips (packetisation, codec)."""
     errors: dict[str, list[float]] = field(default_factory=lambda: {
         "latency_ms": [], "first_byte_ms": [], "barge_in_stop_ms": [], "turn_detection_ms": []})
     net: dict[str, list[float]] = field(default_factory=lambda: {
@@ -111,9 +113,14 @@ class Comparison:
         # success is judged on that, as the caller's own classification is
         heard_stop = (None if truth.barge_in_stop_ms is None else
                       truth.barge_in_stop_ms + impairment_ms.get("barge_in_stop_ms", 0.0))
+        # the caller judges "the agent was talking when I started" from what it heard, which lags
+        # the oracle by the round trip: an agent that fell quiet within it was still heard
+        round_trip = impairment_ms.get("barge_in_stop_ms", 0.0) + (uplink_ms.get("up.barge_in_stop_ms") or 0.0)
+        heard_at_start = truth.audible_at_start or (truth.silent_for_ms is not None and measured.kind == "barge_in"
+                                                    and truth.silent_for_ms <= round_trip + self.codec_ms)
         true_cls = {
             "false_interruption": truth.false_interruption,
-            "barge_in": (None if measured.kind != "barge_in" or not truth.audible_at_start else
+            "barge_in": (None if measured.kind != "barge_in" or not heard_at_start else
                          bool(heard_stop is not None and heard_stop <= self.threshold_ms
                               and truth.latency_ms is not None)),
             "backchannel": truth.backchannel_kept_talking if measured.kind == "backchannel" else None,

@@ -72,7 +72,7 @@ def calibrate(transport: str, impair: str | None, delay_ms: float | None, jitter
         if report.get("metrics_net_of_impairment"):
             tables.insert(1, ("net of impairment", report["metrics_net_of_impairment"]))
             click.echo(f"  impairment added (median): {report['impairment_added_ms']}; turns left out because a "
-                       f"lost packet held the onset or stop: {report['excluded_for_loss']}")
+                       f"lost packet held, or sat next to, the onset or stop: {report['excluded_for_loss']}")
         for label, table in tables:
             for name, m in table.items():
                 if m["n"]:
