@@ -17,14 +17,19 @@ async def test_sleep_until_is_absolute():
 
 
 def test_gc_pauses_records_each_collection_by_generation():
+    gc.collect()
+    gc.disable()  # the cycles must still be there when the measured collection runs
     junk = []
     for _ in range(1000):  # cycles only the collector can free
         a = []
         a.append(a)
         junk.append(a)
-    del junk
-    with GcPauses() as p:
-        freed = gc.collect(2)
+    del junk, a  # the last one is still named
+    try:
+        with GcPauses() as p:
+            freed = gc.collect(2)
+    finally:
+        gc.enable()
     s = p.summary()
     assert freed >= 1000 and s["gen2"]["n"] == 1 and s["gen2"]["max_ms"] > 0
     assert gc.callbacks.count(p._cb) == 0  # removed on exit
