@@ -10,20 +10,7 @@ from aiohttp import WSMsgType, web
 
 from harness.transports import TargetUnreachable
 from harness.transports.ws_client import (OP_BINARY, OP_TEXT, WsClient, accept_key, frame_header, mask)
-
-
-@contextlib.asynccontextmanager
-async def aiohttp_server(handler):
-    app = web.Application()
-    app.router.add_get("/ws", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield site._server.sockets[0].getsockname()[1]
-    finally:
-        await runner.cleanup()
+from tests.fakes.agents import ws_handler_server
 
 
 @contextlib.asynccontextmanager
@@ -90,8 +77,8 @@ async def test_round_trip_with_aiohttp_binary_text_and_big_messages():
                 await ws.send_str(msg.data.upper())
         return ws
 
-    async with aiohttp_server(handler) as port:
-        c = WsClient(f"ws://127.0.0.1:{port}/ws")
+    async with ws_handler_server(handler) as srv:
+        c = WsClient(f"ws://127.0.0.1:{srv.port}/ws")
         await c.connect()
         big = os.urandom(70_000)  # 64-bit length form
         for payload in (b"\x01\x02" * 320, big, b"x" * 200):
@@ -112,6 +99,8 @@ async def test_round_trip_with_aiohttp_binary_text_and_big_messages():
 
 
 async def test_fragments_pings_and_masked_server_frames():
+    pongs = []
+
     async def script(reader, writer, headers):
         writer.write(upgrade(headers))
         writer.write(server_frame(0x9, b"are you there"))
@@ -119,9 +108,7 @@ async def test_fragments_pings_and_masked_server_frames():
         writer.write(server_frame(OP_BINARY, b"\x05\x06", masked=True))
         writer.write(server_frame(0x8, (1000).to_bytes(2, "big")))
         await writer.drain()
-        pong = await reader.readexactly(2 + 4 + 13)
-        assert pong[0] == 0x8A and pong[1] == 0x80 | 13
-        assert mask(pong[6:], pong[2:6]) == b"are you there"
+        pongs.append(await reader.readexactly(2 + 4 + 13))
         await asyncio.sleep(0.1)
 
     async with raw_server(script) as port:
@@ -131,6 +118,8 @@ async def test_fragments_pings_and_masked_server_frames():
         await c.close()
     assert msgs == [(OP_TEXT, b'{"a": 1}'), (OP_BINARY, b"\x05\x06")]
     assert any("masked" in e for e in c.errors)
+    pong = pongs[0]  # the ping answered, masked, with its payload
+    assert pong[0] == 0x8A and pong[1] == 0x80 | 13 and mask(pong[6:], pong[2:6]) == b"are you there"
 
 
 async def test_bad_upgrades_say_what_was_wrong():
@@ -157,12 +146,13 @@ async def test_bad_upgrades_say_what_was_wrong():
 
 
 async def test_reserved_bits_and_stray_continuations_are_protocol_errors():
+    closes = []
+
     async def script(reader, writer, headers):
         writer.write(upgrade(headers))
         writer.write(server_frame(0x0, b"orphan"))
         await writer.drain()
-        close = await reader.readexactly(2 + 4 + 2)
-        assert close[0] == 0x88 and mask(close[6:], close[2:6]) == (1002).to_bytes(2, "big")
+        closes.append(await reader.readexactly(2 + 4 + 2))
 
     async with raw_server(script) as port:
         c = WsClient(f"ws://127.0.0.1:{port}/ws")
@@ -170,6 +160,8 @@ async def test_reserved_bits_and_stray_continuations_are_protocol_errors():
         msgs = [m async for m in c.messages()]
         await c.close()
     assert msgs == [] and any("continuation" in e for e in c.errors)
+    close = closes[0]  # the client closed with 1002 (protocol error)
+    assert close[0] == 0x88 and mask(close[6:], close[2:6]) == (1002).to_bytes(2, "big")
 
 
 async def test_arrival_is_stamped_at_the_read_not_when_the_consumer_looks():

@@ -9,7 +9,7 @@ from harness.caller.runner import RunSpec, run_calls
 from harness.scenario.model import Scenario
 from harness.transports import TargetUnreachable
 from harness.transports.ws_pcm import WsPcmTransport, check_ws_url, probe
-from tests.fakes.agents import http_only_server, silent_ws_agent
+from tests.fakes.agents import http_only_server, silent_ws_agent, ws_handler_server
 
 
 def free_port() -> int:
@@ -63,22 +63,16 @@ async def test_malformed_events_are_recorded_and_the_call_goes_on(fixtures):
         async for _ in ws:
             pass
         return ws
-    app = web.Application()
-    app.router.add_get("/ws", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    t = WsPcmTransport(f"ws://127.0.0.1:{port}/ws")
-    await t.connect()
     got = []
-    async def read():
-        async for item in t.received():
-            got.append(item)
-            await t.close()
-    import asyncio
-    await asyncio.wait_for(read(), 5)
-    await runner.cleanup()
+    async with ws_handler_server(handler) as srv:
+        t = WsPcmTransport(f"ws://127.0.0.1:{srv.port}/ws")
+        await t.connect()
+
+        async def read():
+            async for item in t.received():
+                got.append(item)
+                await t.close()
+        import asyncio
+        await asyncio.wait_for(read(), 5)
     assert len(t.protocol_errors) == 2 and "malformed JSON" in t.protocol_errors[0]
     assert len(got) == 1 and got[0].samples.tolist() == [1]

@@ -116,7 +116,7 @@ class Comparison:
         # the caller judges "the agent was talking when I started" from what it heard, which lags
         # the oracle by the round trip: an agent that fell quiet within it was still heard
         round_trip = impairment_ms.get("barge_in_stop_ms", 0.0) + (uplink_ms.get("up.barge_in_stop_ms") or 0.0)
-        heard_at_start = truth.audible_at_start or (truth.silent_for_ms is not None and measured.kind == "barge_in"
+        heard_at_start = truth.audible_at_start or (truth.silent_for_ms is not None
                                                     and truth.silent_for_ms <= round_trip + self.codec_ms)
         true_cls = {
             "false_interruption": truth.false_interruption,

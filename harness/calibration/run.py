@@ -173,37 +173,32 @@ def impairment_effects(tl: CallTimeline, r: TurnResult, truth=None) -> dict[str,
         return {}
     audio = tl.audio
     post = play_out(audio, tl.t0_ns, tl.clears)
-    clear_added = list(getattr(log, "clear_added_ns", []))
-    clear_added += [0] * (len(tl.clears) - len(clear_added))
+    clear_added = log.clear_added_ns + [0] * (len(tl.clears) - len(log.clear_added_ns))
     pre_clears = [type(c)(c.arrival_ns - d) for c, d in zip(tl.clears, clear_added)]
     # the caller's stream without the path: every chunk the inner transport delivered, at its own
-    # arrival; for a continuous stream, replayed through the same catch-up the path's output went
-    # through (what it trimmed from a chunk's front is `lead` samples, in either world)
-    inner = getattr(log, "inner_arrival_ns", None)
+    # arrival; for a continuous stream (raw PCM logged), replayed through the same catch-up the
+    # path's output went through (what it trimmed from a chunk's front is `lead` samples, in
+    # either world)
     lead_post = np.zeros(len(audio), dtype=np.int64)
     lead_pre = np.zeros(len(audio), dtype=np.int64)
     pre_index = np.full(len(audio), -1)
-    if inner and len(inner) == len(log.inner_kept):
-        raw = np.frombuffer(bytes(log.inner_pcm), dtype="<i2") if len(log.inner_pcm) else None
-        ends = np.cumsum(log.inner_len)
-        replay = CatchUp() if raw is not None else None
-        pre_audio = []
-        for j, (t, n, kept, cut) in enumerate(zip(inner, log.inner_len, log.inner_kept, log.inner_trimmed)):
-            if raw is not None:
-                body = raw[ends[j] - n:ends[j]]
-                got = replay.admit(t, body)
-                lead = n - len(got)
-            else:
-                got, lead = (np.asarray(audio[kept].samples) if kept >= 0 else np.zeros(n, np.int16)), 0
-            if kept >= 0:
-                lead_post[kept], lead_pre[kept] = cut, lead
+    raw = np.frombuffer(bytes(log.inner_pcm), dtype="<i2") if len(log.inner_pcm) else None
+    replay = CatchUp()
+    pre_audio = []
+    start = 0
+    for t, n, kept, cut in zip(log.inner_arrival_ns, log.inner_len, log.inner_kept, log.inner_trimmed):
+        if raw is not None:
+            got = replay.admit(t, raw[start:start + n])
+            lead = n - len(got)
+        else:
+            got, lead = (np.asarray(audio[kept].samples) if kept >= 0 else np.zeros(n, np.int16)), 0
+        start += n
+        if kept >= 0:
+            lead_post[kept], lead_pre[kept] = cut, lead
             if len(got):
-                if kept >= 0:
-                    pre_index[kept] = len(pre_audio)
-                pre_audio.append(type(audio[0])(t, got))
-    else:
-        pre_audio = [type(a)(a.arrival_ns - d, a.samples) for a, d in zip(audio, log.down_added_ns)]
-        pre_index = np.arange(len(audio))
+                pre_index[kept] = len(pre_audio)
+        if len(got):
+            pre_audio.append(type(audio[0])(t, got))
     pre = play_out(pre_audio, tl.t0_ns, pre_clears)
     k = getattr(truth, "stop_clear_index", None)
     stop_by_clear = clear_added[k] / 1e6 if k is not None and k < len(tl.clears) else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import click
@@ -57,7 +58,6 @@ def capacity(transport: str, levels: str | None, layouts: str, seconds: float, s
         fail(f"--layouts {layouts!r}: expected some of {', '.join(LAYOUTS)}")
     loaded, lib = load_inputs(scenario, fixtures_dir)
     results: list[Level] = []
-    import os
     os.sched_setaffinity(0, {oracle_cpu})  # this process's own work stays off the engine's core
 
     async def go() -> dict:

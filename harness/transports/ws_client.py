@@ -100,6 +100,7 @@ class _Protocol(asyncio.Protocol):
         self._masks = _Masks()
         self._paused: asyncio.Future | None = None
         self.http_status: tuple[int, str] | None = None
+        self._said_masked = False
 
     # -- asyncio callbacks ---------------------------------------------------------------------
 
@@ -205,7 +206,8 @@ class _Protocol(asyncio.Protocol):
             del buf[:pos + ln]
             if key is not None:
                 payload = mask(payload, key)
-                if "masked frame" not in " ".join(self.errors):
+                if not self._said_masked:
+                    self._said_masked = True
                     self.errors.append("the server sent a masked frame (servers must not mask; unmasked anyway)")
             if b0 & 0x70:
                 self._protocol_error(1002, "a frame with reserved bits set (no extension was agreed)")

@@ -34,6 +34,13 @@ def silent_ws_agent() -> _Server:
     return _Server(app)
 
 
+def ws_handler_server(handler, path: str = "/ws") -> _Server:
+    """WsHandlerServer: aiohttp serving `handler(request)` at `path` (a WebSocket peer a test scripts)."""
+    app = web.Application()
+    app.router.add_get(path, handler)
+    return _Server(app)
+
+
 def http_only_server() -> _Server:
     """HttpOnlyServer: answers every GET with a page; refuses WebSocket upgrades (plain 200)."""
     async def page(request):
