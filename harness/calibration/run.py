@@ -13,16 +13,18 @@ from harness.caller.call import CallSettings
 from harness.caller.runner import RunOutcome, RunSpec, run_calls
 import numpy as np
 
-from harness.audio.frames import FRAME_SAMPLES
+from harness.audio.frames import FRAME_SAMPLES, SAMPLE_NS
 from harness.caller.timeline import CallTimeline
 from harness.metrics.catch_up import CatchUp
 from harness.metrics.playout import play_out
-from harness.metrics.turns import AnalysisSettings, TurnResult
+from harness.metrics.turns import AnalysisSettings, TurnResult, agent_spurts
 from harness.transports.impair import ImpairmentProfile
 
 
 WEBRTC_CODEC_MS = 26.5
 """One 20 ms packet + Opus's 6.5 ms look-ahead."""
+CASE_STAGGER_S = 0.037
+"""Start offset between cases (not a multiple of the 20 ms frame)."""
 
 
 async def calibrate(fixtures: FixtureLibrary, cases: tuple[Case, ...] = CASES, calls_per_case: int = 2,
@@ -68,13 +70,18 @@ async def calibrate(fixtures: FixtureLibrary, cases: tuple[Case, ...] = CASES, c
         # or the harness's own lateness would be what gets measured
         gate = asyncio.Semaphore(parallel_cases or (2 if transport == "webrtc" else len(cases)))
 
-        async def gated(case: Case, url: str) -> None:
+        async def gated(case: Case, url: str, offset_s: float) -> None:
+            await asyncio.sleep(offset_s)
             async with gate:
                 await one(case, url)
 
+        # every case runs the same script: started together, all their oracles would take each
+        # turn's EOS (and build a reply) in the same instant on this one loop, and each would read
+        # its caller's next frame late behind the others' work; staggered starts keep the
+        # calibrated path free of that artificial pile-up
         async with asyncio.TaskGroup() as tg:
-            for case, srv in zip(cases, servers):
-                tg.create_task(gated(case, srv.url_for(transport)))
+            for n, (case, srv) in enumerate(zip(cases, servers)):
+                tg.create_task(gated(case, srv.url_for(transport), n * CASE_STAGGER_S))
         await asyncio.sleep(0.3)  # let the servers see the hang-ups and finalise their truth
     finally:
         for s in servers:
@@ -89,7 +96,7 @@ async def calibrate(fixtures: FixtureLibrary, cases: tuple[Case, ...] = CASES, c
             tl = timelines.get((case.name, r.call_id))
             stamps = srv.message_stamps.get(r.call_id)
             delays = _transport_delays(tl, stamps, r.turn, t)
-            added = impairment_effects(tl, r, t) if impairment is not None else None
+            added = impairment_effects(tl, r) if impairment is not None else None
             if added is None and impairment is not None:
                 comp.excluded += 1  # a lost packet held (or sat next to) the onset or the stop: the truth changed
                 continue
@@ -143,6 +150,17 @@ def _transport_delays(tl: CallTimeline | None, stamps: tuple[list[int], list[int
             return None
         return tl.audio_arrival_ns[seq] - oracle_sends[seq]
 
+    def heard_stop_sample(seq: int | None) -> bool:
+        """Whether the caller heard the sample the oracle's truth says the agent stopped on. Not
+        when a `clear` reached the caller with more of the reply still queued than the oracle's
+        model held (a path can leave the caller's playout further behind than it delays the
+        clear): the clear then cut deeper, and no stamped message pairs up with that stop."""
+        if seq is None or truth.start_arrival_ns is None or not seq < min(len(oracle_heard), len(first)):
+            return False
+        stop_ns = truth.start_arrival_ns + int(round(truth.barge_in_stop_ms * 1e6))
+        offset = int(round((stop_ns - oracle_heard[seq]) / SAMPLE_NS))
+        return bool(first[seq] >= 0 and np.count_nonzero(heard.chunk == seq) > offset)
+
     def cleared(k: int | None) -> int | None:
         """A stop made by a `clear`: how much later the caller got it than the oracle sent it."""
         if k is None or k >= len(clear_sends) or k >= len(tl.clears):
@@ -156,16 +174,17 @@ def _transport_delays(tl: CallTimeline | None, stamps: tuple[list[int], list[int
             "up.barge_in_stop_ms": total(up(turn.first_speech_sample), 0),
             "latency_ms": total(up(turn.eos_sample), down(truth.response_chunk_seq)),
             "first_byte_ms": total(up(turn.eos_sample), arrival(truth.response_chunk_seq)),
-            "barge_in_stop_ms": total(up(turn.first_speech_sample),
-                                      cleared(truth.stop_clear_index) if truth.stop_clear_index is not None
-                                      else down(truth.stop_chunk_seq))}
+            "barge_in_stop_ms": (None if not heard_stop_sample(truth.stop_chunk_seq) else
+                                 total(up(turn.first_speech_sample),
+                                       cleared(truth.stop_clear_index) if truth.stop_clear_index is not None
+                                       else down(truth.stop_chunk_seq)))}
 
 
-def impairment_effects(tl: CallTimeline, r: TurnResult, truth=None) -> dict[str, dict | None] | None:
+def impairment_effects(tl: CallTimeline, r: TurnResult) -> dict[str, dict | None] | None:
     """What the impairment added to each of a turn's numbers, from its own per-packet log: the
     uplink delay of the frame the number starts from, and how much later the chunk holding the
-    measured onset (or stop) was heard than it would have been without the downlink delay; for a
-    stop the agent made with a `clear` (the oracle's truth says which), that message's own delay.
+    measured onset was heard than it would have been without the downlink delay; for a stop
+    (a `clear`'s or not), how much later the talk spurt ended than in the path-free stream.
     None when a lost packet held that onset or stop, or sat just before the onset or just after the
     stop (it may have held the true one: the oracle's truth no longer applies)."""
     log = tl.impairment
@@ -200,8 +219,6 @@ def impairment_effects(tl: CallTimeline, r: TurnResult, truth=None) -> dict[str,
         if len(got):
             pre_audio.append(type(audio[0])(t, got))
     pre = play_out(pre_audio, tl.t0_ns, pre_clears)
-    k = getattr(truth, "stop_clear_index", None)
-    stop_by_clear = clear_added[k] / 1e6 if k is not None and k < len(tl.clears) else None
     turn = next((t for t in tl.turns if t.index == r.turn), None)
     if turn is None:
         return {}
@@ -232,11 +249,33 @@ def impairment_effects(tl: CallTimeline, r: TurnResult, truth=None) -> dict[str,
         return (post.time_ns(int(starts_post[0]) - int(lead_post[c]))
                 - pre.time_ns(int(starts_pre[0]) - int(lead_pre[c]))) / 1e6
 
+    def stopped(heard_s: float) -> float | None:
+        """How much later the caller heard the agent stop than it would have without the path:
+        the measured stop against the end of the same talk spurt in the path-free stream. Not
+        the shift of the chunk holding the stop, nor a `clear`'s own delay: when the path has
+        left the caller's playout further behind than it delays the `clear`, the clear cuts
+        deeper into the reply than without the path (a stop's last short piece dropped, or a
+        cut that lands in a word gap so the spurt ends a word earlier). LookupError as in `down`."""
+        stop_ns = tl.t0_ns + int(round(heard_s * 1e9))
+        i = post.index_at(stop_ns)
+        if not 0 <= i < len(post.chunk) or post.chunk[i] < 0 or down(heard_s, side=1) is None:
+            return None
+        c = int(post.chunk[i])
+        starts_pre = np.flatnonzero(pre.chunk == pre_index[c])
+        # the same raw sample in the path-free stream, then the end of its talk spurt there
+        raw_offset = i - int(np.flatnonzero(post.chunk == c)[0]) + int(lead_post[c])
+        j = int(starts_pre[0]) + max(0, raw_offset - int(lead_pre[c]))
+        at = pre.time_ns(j)
+        spurt = next((s for s in agent_spurts(pre) if s.onset_ns <= at <= s.end_ns), None)
+        return None if spurt is None else (stop_ns - spurt.end_ns) / 1e6
+
     try:
         onset = down(r.response_onset_s)
         onset_arrival = down(r.response_onset_s, arrival=True)
-        stop = (None if r.barge_in_stop_ms is None or r.speech_start_s is None else
-                stop_by_clear if stop_by_clear is not None else down(r.speech_start_s + r.barge_in_stop_ms / 1000, side=1))
+        stop = None
+        if r.barge_in_stop_ms is not None and r.speech_start_s is not None:
+            heard_stop_s = r.speech_start_s + r.barge_in_stop_ms / 1000
+            stop = stopped(heard_stop_s)
     except LookupError:
         return None
     out: dict[str, dict | None] = {}

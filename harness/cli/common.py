@@ -110,6 +110,24 @@ def impairment_options(func):
     return func
 
 
+def agent_options(func):
+    """What `load` and `sweep` call and how: --target, --transport, the impairment, and the
+    built-in agents' --agent-args / --oracle (one definition, so the commands cannot drift)."""
+    from harness.agent.targets import BUILTIN_TARGETS
+    opts = [
+        click.option("--target", "-t", default=None,
+                     help=f"ws:// or http:// URL of the agent, or {', '.join(BUILTIN_TARGETS)} (default: the scenario's)."),
+        click.option("--transport", type=click.Choice(["ws-pcm", "twilio", "webrtc"]), default=None,
+                     help="Wire protocol (default: the scenario's defaults.transport)."),
+        impairment_options,
+        click.option("--agent-args", default="", metavar="'OPTIONS'", help="Options for the reference agent (see `run`)."),
+        click.option("--oracle", "oracle_opts", multiple=True, metavar="KEY=VALUE", help="Oracle behaviour (see `run`)."),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
+
+
 def impairment_from(impair, delay_ms, jitter_ms, loss, loss_burst, reorder=None):
     """The impairment profile the options describe (None: no impairment)."""
     from harness.transports.impair import resolve_profile

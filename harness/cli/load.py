@@ -12,11 +12,11 @@ from pathlib import Path
 import click
 
 from harness.agent.launch import AgentStartFailed
-from harness.agent.targets import BUILTIN_TARGETS, check_target, open_target
+from harness.agent.targets import check_target, open_target
 from harness.audio.fixtures import DEFAULT_FIXTURES_DIR
 from harness.caller.call import CallSettings, plan_turns
 from harness.cli.common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TARGET, EXIT_USAGE, check_thresholds,
-                                fail, impairment_from, impairment_options, summary_table)
+                                agent_options, fail, impairment_from, summary_table)
 from harness.cli.run import DEFAULT_REPORTS, load_inputs, oracle_config, transport_settings
 from harness.transports import TargetUnreachable
 
@@ -85,13 +85,7 @@ def _require_locust() -> None:
               help="With --web: Locust's web UI port on 127.0.0.1.")
 @click.option("--drain-s", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="At the end: wait this long for calls in flight; the closed turns of the rest are kept.")
-@click.option("--target", "-t", default=None,
-              help=f"ws:// or http:// URL of the agent, or {', '.join(BUILTIN_TARGETS)} (default: the scenario's).")
-@click.option("--transport", type=click.Choice(["ws-pcm", "twilio", "webrtc"]), default=None,
-              help="Wire protocol (default: the scenario's defaults.transport).")
-@impairment_options
-@click.option("--agent-args", default="", metavar="'OPTIONS'", help="Options for the reference agent (see `run`).")
-@click.option("--oracle", "oracle_opts", multiple=True, metavar="KEY=VALUE", help="Oracle behaviour (see `run`).")
+@agent_options
 @click.option("--threshold", "thresholds", multiple=True, metavar="EXPR",
               help="Fail (exit 1) unless the summary meets EXPR (as `run`; adds to the scenario's).")
 @click.option("--seed", type=int, default=None, help="Seed for fixture picks and arrivals (default: scenario).")

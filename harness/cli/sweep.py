@@ -8,13 +8,13 @@ from pathlib import Path
 import click
 
 from harness.agent.launch import AgentStartFailed
-from harness.agent.targets import BUILTIN_TARGETS, check_target, open_target
+from harness.agent.targets import check_target, open_target
 from harness.audio.fixtures import DEFAULT_FIXTURES_DIR
 from harness.caller.call import CallSettings
 from harness.caller.runner import RunSpec
 from harness.caller.session import benchmark
 from harness.cli.common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TARGET, EXIT_USAGE, fail,
-                                impairment_from, impairment_options)
+                                agent_options, impairment_from)
 from harness.cli.run import DEFAULT_REPORTS, load_inputs, oracle_config, transport_settings
 from harness.load.sweep import StepResult, doubling, parse_levels, sweep_document, sweep_html, sweep_table
 from harness.metrics.turns import AnalysisSettings
@@ -33,13 +33,7 @@ from harness.transports import TargetUnreachable
               help="Highest level tried by --until-p99 without --concurrency.")
 @click.option("--calls-per-level", type=click.IntRange(min=1), default=2, show_default=True,
               help="Calls per step = concurrency × this (every call in flight at once, then again).")
-@click.option("--target", "-t", default=None,
-              help=f"ws:// or http:// URL of the agent, or {', '.join(BUILTIN_TARGETS)} (default: the scenario's).")
-@click.option("--transport", type=click.Choice(["ws-pcm", "twilio", "webrtc"]), default=None,
-              help="Wire protocol (default: the scenario's defaults.transport).")
-@impairment_options
-@click.option("--agent-args", default="", metavar="'OPTIONS'", help="Options for the reference agent (see `run`).")
-@click.option("--oracle", "oracle_opts", multiple=True, metavar="KEY=VALUE", help="Oracle behaviour (see `run`).")
+@agent_options
 @click.option("--seed", type=int, default=None, help="Seed for fixture picks (default: scenario).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_REPORTS,
               show_default=True, help="Directory the sweep folder is created in.")
