@@ -144,3 +144,31 @@ def test_net_of_the_loopback_pairs_a_stop_only_when_the_caller_heard_its_sample(
     for by_clear in (None, 0):  # nor the clear's own delay, had the oracle's model had it cut there
         net = _transport_delays(tl, stamps_as_without_the_path(tl), 0, truth_of_stop(tl, stop, 12, by_clear))
         assert net["barge_in_stop_ms"] is None
+
+
+def test_net_of_the_loopback_pairs_a_slightly_early_cut_with_the_clear_that_made_it():
+    # the oracle's clear was a no-op in its model, but reached the caller 2 ms into the last
+    # piece's playout (mid-word): the caller's stop is where that clear cut, so its delay counts
+    stop = last_sample_ns(A + 12 * 20 * MS, 160)
+    early = WORD_GAP_CLEAR + D + STALL - 2 * MS - MS // 10
+    tl, r = impaired_call(WORD_GAP, WORD_GAP_CLEAR, post_clear_ns=early)
+    assert heard_stop_ns(tl, r) == pytest.approx(early - SAMPLE_NS, abs=SAMPLE_NS)
+    net = _transport_delays(tl, stamps_as_without_the_path(tl), 0, truth_of_stop(tl, stop, 12, None))
+    assert net["barge_in_stop_ms"] == pytest.approx((early - WORD_GAP_CLEAR) / 1e6, abs=0.001)
+
+
+@pytest.mark.parametrize("past_end", [1, 2])
+def test_net_of_the_loopback_pairs_a_stop_one_wire_sample_past_the_callers_chunk(past_end):
+    # Twilio's 8 kHz wire carries an odd 16 kHz sample to the next chunk: the oracle's stop chunk
+    # can end a sample or two after the caller's copy of it, which the caller still heard whole
+    stop = last_sample_ns(A + 12 * 20 * MS, 160 + past_end)
+    tl, r = impaired_call(WORD_GAP, WORD_GAP_CLEAR)
+    net = _transport_delays(tl, stamps_as_without_the_path(tl), 0, truth_of_stop(tl, stop, 12, None))
+    assert net["barge_in_stop_ms"] == pytest.approx((D + STALL) / 1e6, abs=0.01)
+
+
+def test_net_of_the_loopback_leaves_out_a_stop_more_than_a_wire_sample_past_what_was_heard():
+    stop = last_sample_ns(A + 12 * 20 * MS, 160 + 4)
+    tl, r = impaired_call(WORD_GAP, WORD_GAP_CLEAR)
+    net = _transport_delays(tl, stamps_as_without_the_path(tl), 0, truth_of_stop(tl, stop, 12, None))
+    assert net["barge_in_stop_ms"] is None

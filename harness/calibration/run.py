@@ -13,7 +13,7 @@ from harness.caller.call import CallSettings
 from harness.caller.runner import RunOutcome, RunSpec, run_calls
 import numpy as np
 
-from harness.audio.frames import FRAME_SAMPLES, SAMPLE_NS
+from harness.audio.frames import FRAME_SAMPLES, SAMPLE_NS, SAMPLE_RATE
 from harness.caller.timeline import CallTimeline
 from harness.metrics.catch_up import CatchUp
 from harness.metrics.playout import play_out
@@ -23,6 +23,13 @@ from harness.transports.impair import ImpairmentProfile
 
 WEBRTC_CODEC_MS = 26.5
 """One 20 ms packet + Opus's 6.5 ms look-ahead."""
+CUT_TOLERANCE_MS = 5.0
+"""How much earlier in a reply than the oracle's model a `clear` may cut the caller's stream and
+still be the stop's own message (mid-word: the reply's words are 150–350 ms)."""
+WIRE_SLACK_SAMPLES = 2
+"""Twilio's 8 kHz wire carries a chunk's odd 16 kHz sample over to the next chunk, so the caller's
+chunk edges sit up to one wire sample (2 stream samples) off the oracle's: a stop on a chunk's
+last sample may be the caller's chunk's last sample plus one or two."""
 CASE_STAGGER_S = 0.037
 """Start offset between cases (not a multiple of the 20 ms frame)."""
 
@@ -150,16 +157,29 @@ def _transport_delays(tl: CallTimeline | None, stamps: tuple[list[int], list[int
             return None
         return tl.audio_arrival_ns[seq] - oracle_sends[seq]
 
-    def heard_stop_sample(seq: int | None) -> bool:
-        """Whether the caller heard the sample the oracle's truth says the agent stopped on. Not
-        when a `clear` reached the caller with more of the reply still queued than the oracle's
-        model held (a path can leave the caller's playout further behind than it delays the
-        clear): the clear then cut deeper, and no stamped message pairs up with that stop."""
+    def stop_delay(seq: int | None, by_clear: int | None) -> int | None:
+        """How much later the caller heard the agent stop than the oracle's model did, from the
+        stamps of the message that made the stop in the caller's stream: the stop chunk's heard
+        shift when the caller heard the sample the truth stops on; a `clear`'s own delay when
+        that clear cut the reply at most CUT_TOLERANCE_MS before it (mid-word: where it cut is
+        the stop; the oracle's truth says which clear, or none when its clear was a no-op that
+        the loopback made bite). None when a clear cut deeper (a path can leave the caller's
+        playout further behind than it delays the clear; the cut may then fall in a word gap)."""
         if seq is None or truth.start_arrival_ns is None or not seq < min(len(oracle_heard), len(first)):
-            return False
+            return None
         stop_ns = truth.start_arrival_ns + int(round(truth.barge_in_stop_ms * 1e6))
         offset = int(round((stop_ns - oracle_heard[seq]) / SAMPLE_NS))
-        return bool(first[seq] >= 0 and np.count_nonzero(heard.chunk == seq) > offset)
+        played = int(np.count_nonzero(heard.chunk == seq)) if first[seq] >= 0 else 0
+        near = played > offset - int(CUT_TOLERANCE_MS * SAMPLE_RATE / 1000)
+        if by_clear is not None:
+            return cleared(by_clear) if near else None
+        if played + WIRE_SLACK_SAMPLES > offset:
+            return down(seq)
+        if not near or played == 0:
+            return None
+        cut_ns = heard.time_ns(int(first[seq]) + played)  # where the caller's playout of it ended
+        k = min(range(len(tl.clears)), key=lambda c: abs(tl.clears[c].arrival_ns - cut_ns), default=None)
+        return cleared(k) if k is not None and abs(tl.clears[k].arrival_ns - cut_ns) <= SAMPLE_NS else None
 
     def cleared(k: int | None) -> int | None:
         """A stop made by a `clear`: how much later the caller got it than the oracle sent it."""
@@ -174,10 +194,8 @@ def _transport_delays(tl: CallTimeline | None, stamps: tuple[list[int], list[int
             "up.barge_in_stop_ms": total(up(turn.first_speech_sample), 0),
             "latency_ms": total(up(turn.eos_sample), down(truth.response_chunk_seq)),
             "first_byte_ms": total(up(turn.eos_sample), arrival(truth.response_chunk_seq)),
-            "barge_in_stop_ms": (None if not heard_stop_sample(truth.stop_chunk_seq) else
-                                 total(up(turn.first_speech_sample),
-                                       cleared(truth.stop_clear_index) if truth.stop_clear_index is not None
-                                       else down(truth.stop_chunk_seq)))}
+            "barge_in_stop_ms": total(up(turn.first_speech_sample),
+                                      stop_delay(truth.stop_chunk_seq, truth.stop_clear_index))}
 
 
 def impairment_effects(tl: CallTimeline, r: TurnResult) -> dict[str, dict | None] | None:
