@@ -33,3 +33,44 @@ def test_the_naive_layout_is_the_baseline_when_it_ran():
     assert doc["ratios"]["baseline"] == "naive" and doc["ratios"]["sustained_callers"] == 4.0
     assert doc["ratios"]["at_callers"] == 200 and doc["ratios"]["cpu_per_caller_baseline_over_shared"] == 1.9
     assert "shared ÷ naive" in capacity_table(doc)
+
+
+def test_a_failure_while_the_agents_core_was_saturated_is_the_agents():
+    busy = Level("shared", 500, 500, 250_000, 1.2, 41.0, 75.0, 0.15, False, agent_cpu_pct=97.5)
+    quiet = Level("naive", 200, 200, 100_000, 1.0, 6.0, 70.0, 0.35, False, agent_cpu_pct=40.0)
+    held = Level("shared", 400, 400, 200_000, 0.8, 2.3, 69.0, 0.17, True, agent_cpu_pct=99.0)
+    bursts = Level("shared", 450, 450, 225_000, 1.0, 9.0, 70.0, 0.16, False, agent_cpu_pct=74.0, agent_cpu_pct_p90=96.0)
+    assert busy.agent_bound and bursts.agent_bound and not quiet.agent_bound and not held.agent_bound
+    doc = capacity_document("ws-pcm", [quiet, held, busy], {})
+    assert doc["layouts"]["shared"]["first_failed_agent_bound"] is True
+    assert doc["layouts"]["naive"]["first_failed_agent_bound"] is False
+    assert [x["agent_bound"] for x in doc["levels"]] == [False, False, True]
+    text = capacity_table(doc)
+    assert "NO (agent-bound)" in text and "the agent, not the callers, set that limit" in text
+
+
+def test_process_cpu_counts_this_process_busy_time():
+    import os
+    import time
+    from harness.load.capacity import process_cpu_s
+    before = process_cpu_s(os.getpid())
+    t = time.process_time()
+    while time.process_time() - t < 0.3:  # burn 0.3 s of CPU
+        pass
+    after = process_cpu_s(os.getpid())
+    assert before is not None and 0.2 <= after - before <= 1.0
+    assert process_cpu_s(2**22 + 12345) is None  # no such process
+
+
+async def test_cpu_over_a_window_of_a_busy_process():
+    import subprocess
+    import sys
+    from harness.load.capacity import _cpu_over
+    spin = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 8: pass"])
+    try:
+        mean, p90 = await _cpu_over(spin.pid, 2.0)
+    finally:
+        spin.kill()
+        spin.wait()
+    assert mean is not None and 40 <= mean <= 105 and 40 <= p90 <= 105  # one busy thread, on a shared 2-core VM
+    assert await _cpu_over(None, 0.01) == (None, None)

@@ -28,14 +28,18 @@ def bench() -> None:
               help="Caller layouts to compare: naive (a timer per call, aiohttp's client: the prototype), "
                    "per-call (a timer per call, the lean client), shared (one metronome, the lean client).")
 @click.option("--seconds", type=click.FloatRange(min=2), default=10.0, show_default=True,
-              help="Steady-state window per level (after a 2 s ramp and a 2 s warm-up).")
+              help="Steady-state window per level (after the ramp and a 2 s warm-up).")
+@click.option("--ramp-s", type=click.FloatRange(min=0), default=8.0, show_default=True,
+              help="Calls start evenly over this long. Short: the calls follow the script nearly in step "
+                   "(every agent replies at once: a herd, the worst case); about one turn cycle (8 s): "
+                   "a steady mix of talking and listening calls, as under real arrivals.")
 @click.option("--scenario", default="scenarios/conversation.yaml", show_default=True, type=click.Path(dir_okay=False),
               help="What every caller says (long calls keep every caller live through the window).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the result document (turnbench.capacity/1) here.")
 @click.option("--fixtures", "fixtures_dir", type=click.Path(file_okay=False, path_type=Path),
               default=DEFAULT_FIXTURES_DIR, help="Fixture directory (with manifest.json).")
-def capacity(transport: str, levels: str | None, layouts: str, seconds: float, scenario: str,
+def capacity(transport: str, levels: str | None, layouts: str, seconds: float, ramp_s: float, scenario: str,
              json_out: Path | None, fixtures_dir: Path) -> None:
     """How many real-time callers one core sustains (send lateness p99 <= 5 ms, CPU <= 90 %),
     with the callers' engine pinned to one core and the oracle agent to another.
@@ -73,17 +77,19 @@ def capacity(transport: str, levels: str | None, layouts: str, seconds: float, s
             for n in counts:  # layouts interleaved per level: both see the same machine, minutes apart at most
                 for layout in list(active):
                     click.echo(f"  {layout}: {n} callers …", err=True)
-                    lv = await measure_level(cfg, layout, n, engine_cpu, seconds)
+                    lv = await measure_level(cfg, layout, n, engine_cpu, seconds, agent_pid=ready.get("pid"), ramp_s=ramp_s)
                     results.append(lv)
                     click.echo(f"    lateness p99 {lv.send_lateness_ms_p99:.2f} ms, CPU {lv.cpu_pct:.0f} %, "
                                f"longest GC pause {lv.gc_pause_ms_max:.1f} ms, steal {lv.cpu_steal_pct} %, "
-                               f"preempted {lv.preempted_per_s}/s, {lv.calls_live} live → "
-                               f"{'sustained' if lv.sustained else 'NOT sustained'}", err=True)
+                               f"preempted {lv.preempted_per_s}/s, agent CPU {lv.agent_cpu_pct} % (p90 {lv.agent_cpu_pct_p90}), {lv.calls_live} live → "
+                               f"{'sustained' if lv.sustained else 'NOT sustained'}"
+                               f"{' (agent-bound: the oracle ran out of CPU)' if lv.agent_bound else ''}", err=True)
                     if not lv.sustained:
                         active.remove(layout)
                 if not active:
                     break
-        return capacity_document(transport, results, {"seconds": seconds, "scenario": loaded.scenario.name,
+        return capacity_document(transport, results, {"seconds": seconds, "ramp_s": ramp_s,
+                                                      "scenario": loaded.scenario.name,
                                                       "engine_cpu": engine_cpu, "oracle_cpu": oracle_cpu})
 
     doc = asyncio.run(go())

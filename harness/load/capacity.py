@@ -26,6 +26,10 @@ from pathlib import Path
 from harness.load.engine_config import EngineConfig
 
 LATENESS_P99_MS, CPU_PCT = 5.0, 90.0
+AGENT_BOUND_CPU_PCT = 90.0
+"""The oracle's core this busy in a failed level: the agent, not the callers, ran out of CPU (it
+then answers in bursts, which make the callers' frames late), so the level says nothing about
+how many callers the engine's core carries."""
 LAYOUTS = {"naive": ("per-call", "aiohttp"), "per-call": ("per-call", "lean"), "shared": ("shared", "lean")}
 """layout → (pacing, ws-pcm client)."""
 DEFAULT_LEVELS = {"ws-pcm": [50, 100, 200, 300, 400, 500], "webrtc": [5, 10, 20, 30, 40]}
@@ -48,6 +52,16 @@ class Level:
     """The machine's CPU time the hypervisor took in the window (a stall no process can help)."""
     preempted_per_s: float | None = None
     """How often the kernel ran something else on the engine's core while the engine could run."""
+    agent_cpu_pct: float | None = None
+    """The oracle agent's CPU in the same window (its own core)."""
+    agent_cpu_pct_p90: float | None = None
+    """p90 of the agent's CPU over the window's 1-second slices (its busy stretches)."""
+
+    @property
+    def agent_bound(self) -> bool:
+        """Not sustained while the agent's core was saturated: the agent was the bottleneck."""
+        busiest = max(self.agent_cpu_pct or 0.0, self.agent_cpu_pct_p90 or 0.0)
+        return not self.sustained and busiest >= AGENT_BOUND_CPU_PCT
 
 
 def cores() -> tuple[int, int]:
@@ -58,13 +72,42 @@ def cores() -> tuple[int, int]:
     return cpus[0], cpus[1]
 
 
+def process_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) process `pid` has used so far (Linux), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+async def _cpu_over(pid: int | None, seconds: float) -> tuple[float | None, float | None]:
+    """(mean, p90 of 1-second slices) of process `pid`'s CPU % over the next `seconds`."""
+    t0, c0 = time.perf_counter(), (process_cpu_s(pid) if pid else None)
+    if c0 is None:
+        await asyncio.sleep(seconds)
+        return None, None
+    slices, t, c = [], t0, c0
+    while t - t0 < seconds - 1e-3:
+        await asyncio.sleep(min(1.0, t0 + seconds - t))
+        t1, c1 = time.perf_counter(), process_cpu_s(pid)
+        if c1 is None:
+            return None, None
+        slices.append(100.0 * (c1 - c) / max(1e-9, t1 - t))
+        t, c = t1, c1
+    slices.sort()
+    return round(100.0 * (c - c0) / max(1e-9, t - t0), 1), round(slices[int(0.9 * (len(slices) - 1))], 1)
+
+
 def _pinned(cpu: int):
     return lambda: os.sched_setaffinity(0, {cpu})
 
 
 @contextlib.asynccontextmanager
 async def oracle_on(cpu: int, log: Path):
-    """The oracle agent in its own process on `cpu`; yields its ready document (urls per transport)."""
+    """The oracle agent in its own process on `cpu`; yields its ready document (urls per transport)
+    with its process id under `pid`."""
     ready = Path(tempfile.mkdtemp(prefix="turnbench-cap-")) / "ready.json"
     with log.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(
@@ -77,7 +120,7 @@ async def oracle_on(cpu: int, log: Path):
             if proc.returncode is not None:
                 raise RuntimeError(f"the oracle agent exited ({proc.returncode}); see {log}")
             await asyncio.sleep(0.05)
-        yield json.loads(ready.read_text())
+        yield {**json.loads(ready.read_text()), "pid": proc.pid}
     finally:
         if proc.returncode is None:
             proc.terminate()
@@ -88,8 +131,9 @@ async def oracle_on(cpu: int, log: Path):
 
 
 async def measure_level(config: EngineConfig, layout: str, callers: int, cpu: int, seconds: float,
-                        warmup_s: float = 2.0) -> Level:
-    """One engine, `callers` calls ramped in over ~2 s, then a `seconds` window of steady state."""
+                        warmup_s: float = 2.0, agent_pid: int | None = None, ramp_s: float = 2.0) -> Level:
+    """One engine, `callers` calls started evenly over `ramp_s`, then a `seconds` window of
+    steady state (with `agent_pid`, the agent's CPU in that window too)."""
     pacing, client = LAYOUTS[layout]
     options = dict(config.transport_options)
     if config.transport == "ws-pcm":
@@ -123,7 +167,6 @@ async def measure_level(config: EngineConfig, layout: str, callers: int, cpu: in
 
         await expect("ready")
         phase("connected")
-        ramp_s = 2.0
         t0 = time.perf_counter()
         for i in range(callers):
             await asyncio.sleep(max(0.0, t0 + ramp_s * i / callers - time.perf_counter()))
@@ -134,7 +177,7 @@ async def measure_level(config: EngineConfig, layout: str, callers: int, cpu: in
         writer.write(b'{"op": "window_start"}\n')
         await writer.drain()
         await expect("window_started")
-        await asyncio.sleep(seconds)
+        agent = await _cpu_over(agent_pid, seconds)
         writer.write(b'{"op": "window_stats"}\n')
         await writer.drain()
         w = await expect("window")
@@ -152,13 +195,14 @@ async def measure_level(config: EngineConfig, layout: str, callers: int, cpu: in
     return Level(layout, callers, w["calls_live"], w["frames"], w["send_lateness_ms_p50"], w["send_lateness_ms_p99"],
                  w["cpu_pct"], round(w["cpu_pct"] / max(1, callers), 4), ok,
                  max((g["max_ms"] for g in w.get("gc", {}).values()), default=0.0), w.get("cpu_steal_pct"),
-                 w.get("preempted_per_s"))
+                 w.get("preempted_per_s"), *agent)
 
 
 def capacity_document(transport: str, levels: list[Level], meta: dict) -> dict:
     """Per layout: the highest sustained level, CPU per caller; and shared ÷ the baseline layout
     (naive if it ran, else per-call)."""
-    out: dict = {"schema": "turnbench.capacity/1", "transport": transport, "levels": [asdict(x) for x in levels],
+    out: dict = {"schema": "turnbench.capacity/1", "transport": transport,
+                 "levels": [{**asdict(x), "agent_bound": x.agent_bound} for x in levels],
                  "bounds": {"send_lateness_ms_p99": LATENESS_P99_MS, "cpu_pct": CPU_PCT}, **meta}
     best: dict[str, dict] = {}
     for layout in sorted({x.layout for x in levels}):
@@ -170,7 +214,8 @@ def capacity_document(transport: str, levels: list[Level], meta: dict) -> dict:
         best[layout] = {"sustained_callers": top.callers if top else 0,
                         "cpu_pct_per_caller": top.cpu_pct_per_caller if top else None,
                         "callers_per_core_at_90pct_cpu": est,
-                        "first_failed": next((x.callers for x in mine if not x.sustained), None)}
+                        "first_failed": next((x.callers for x in mine if not x.sustained), None),
+                        "first_failed_agent_bound": next((x.agent_bound for x in mine if not x.sustained), None)}
     out["layouts"] = best
     base = "naive" if "naive" in best else "per-call"
     if "shared" in best and base in best:
@@ -189,15 +234,19 @@ def capacity_document(transport: str, levels: list[Level], meta: dict) -> dict:
 
 def capacity_table(doc: dict) -> str:
     lines = [f"{'layout':>9} {'callers':>7} {'live':>5} {'lateness p50':>12} {'p99':>8} {'CPU %':>6} {'CPU %/caller':>12} "
-             f"{'GC max':>8}  sustained"]
+             f"{'GC max':>8} {'agent CPU % (p90)':>17}  sustained"]
     for x in doc["levels"]:
         lines.append(f"{x['layout']:>9} {x['callers']:>7} {x['calls_live']:>5} {x['send_lateness_ms_p50']:>9.2f} ms "
                      f"{x['send_lateness_ms_p99']:>5.2f} ms {x['cpu_pct']:>6.1f} {x['cpu_pct_per_caller']:>12.3f} "
-                     f"{x.get('gc_pause_ms_max', 0):>5.1f} ms  "
-                     f"{'yes' if x['sustained'] else 'NO'}")
+                     f"{x.get('gc_pause_ms_max', 0):>5.1f} ms "
+                     f"{'-' if x.get('agent_cpu_pct') is None else format(x['agent_cpu_pct'], '.1f'):>5}"
+                     f"{'' if x.get('agent_cpu_pct_p90') is None else ' / ' + format(x['agent_cpu_pct_p90'], '.0f'):>6}  "
+                     f"{'yes' if x['sustained'] else 'NO (agent-bound)' if x.get('agent_bound') else 'NO'}")
     for layout, b in doc["layouts"].items():
         lines.append(f"{layout}: {b['sustained_callers']} callers sustained on one core "
-                     f"({b['cpu_pct_per_caller']} % CPU each; ≈ {b['callers_per_core_at_90pct_cpu']} at 90 % CPU)")
+                     f"({b['cpu_pct_per_caller']} % CPU each; ≈ {b['callers_per_core_at_90pct_cpu']} at 90 % CPU)"
+                     + (f"; at {b['first_failed']} the oracle agent's core was saturated (≥ {AGENT_BOUND_CPU_PCT:.0f} %): "
+                        "the agent, not the callers, set that limit" if b.get("first_failed_agent_bound") else ""))
     if doc.get("ratios"):
         r = doc["ratios"]
         lines.append(f"shared ÷ {r['baseline']}: sustained callers × {r['sustained_callers']}; CPU per caller at "
