@@ -11,6 +11,7 @@ import click
 from harness.audio.fixtures import DEFAULT_FIXTURES_DIR
 from harness.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
 from harness.cli.run import load_inputs, transport_settings
+from harness.load.capacity import DEFAULT_RAMP_S
 from harness.load.sweep import parse_levels
 
 
@@ -29,7 +30,7 @@ def bench() -> None:
                    "per-call (a timer per call, the lean client), shared (one metronome, the lean client).")
 @click.option("--seconds", type=click.FloatRange(min=2), default=10.0, show_default=True,
               help="Steady-state window per level (after the ramp and a 2 s warm-up).")
-@click.option("--ramp-s", type=click.FloatRange(min=0), default=8.0, show_default=True,
+@click.option("--ramp-s", type=click.FloatRange(min=0), default=DEFAULT_RAMP_S, show_default=True,
               help="Calls start evenly over this long. Short: the calls follow the script nearly in step "
                    "(every agent replies at once: a herd, the worst case); about one turn cycle (8 s): "
                    "a steady mix of talking and listening calls, as under real arrivals.")
@@ -77,11 +78,13 @@ def capacity(transport: str, levels: str | None, layouts: str, seconds: float, r
             for n in counts:  # layouts interleaved per level: both see the same machine, minutes apart at most
                 for layout in list(active):
                     click.echo(f"  {layout}: {n} callers …", err=True)
-                    lv = await measure_level(cfg, layout, n, engine_cpu, seconds, agent_pid=ready.get("pid"), ramp_s=ramp_s)
+                    lv = await measure_level(cfg, layout, n, engine_cpu, seconds,
+                                             agent_pid=ready.get("pid"), ramp_s=ramp_s)
                     results.append(lv)
                     click.echo(f"    lateness p99 {lv.send_lateness_ms_p99:.2f} ms, CPU {lv.cpu_pct:.0f} %, "
                                f"longest GC pause {lv.gc_pause_ms_max:.1f} ms, steal {lv.cpu_steal_pct} %, "
-                               f"preempted {lv.preempted_per_s}/s, agent CPU {lv.agent_cpu_pct} % (p90 {lv.agent_cpu_pct_p90}), {lv.calls_live} live → "
+                               f"preempted {lv.preempted_per_s}/s, "
+                               f"agent CPU {lv.agent_cpu_pct} % (p90 {lv.agent_cpu_pct_p90}), {lv.calls_live} live → "
                                f"{'sustained' if lv.sustained else 'NOT sustained'}"
                                f"{' (agent-bound: the oracle ran out of CPU)' if lv.agent_bound else ''}", err=True)
                     if not lv.sustained:

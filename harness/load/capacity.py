@@ -33,6 +33,9 @@ how many callers the engine's core carries."""
 LAYOUTS = {"naive": ("per-call", "aiohttp"), "per-call": ("per-call", "lean"), "shared": ("shared", "lean")}
 """layout → (pacing, ws-pcm client)."""
 DEFAULT_LEVELS = {"ws-pcm": [50, 100, 200, 300, 400, 500], "webrtc": [5, 10, 20, 30, 40]}
+DEFAULT_RAMP_S = 8.0
+"""Calls start evenly over about one turn cycle of `conversation`: started within a couple of
+seconds they follow the script nearly in step (every agent replies at once, a herd)."""
 
 
 @dataclass
@@ -84,20 +87,19 @@ def process_cpu_s(pid: int) -> float | None:
 
 async def _cpu_over(pid: int | None, seconds: float) -> tuple[float | None, float | None]:
     """(mean, p90 of 1-second slices) of process `pid`'s CPU % over the next `seconds`."""
-    t0, c0 = time.perf_counter(), (process_cpu_s(pid) if pid else None)
-    if c0 is None:
+    from harness.load.engine import CpuMeter
+
+    if not pid or process_cpu_s(pid) is None:
         await asyncio.sleep(seconds)
         return None, None
-    slices, t, c = [], t0, c0
-    while t - t0 < seconds - 1e-3:
-        await asyncio.sleep(min(1.0, t0 + seconds - t))
-        t1, c1 = time.perf_counter(), process_cpu_s(pid)
-        if c1 is None:
-            return None, None
-        slices.append(100.0 * (c1 - c) / max(1e-9, t1 - t))
-        t, c = t1, c1
-    slices.sort()
-    return round(100.0 * (c - c0) / max(1e-9, t - t0), 1), round(slices[int(0.9 * (len(slices) - 1))], 1)
+    meter = CpuMeter(lambda: process_cpu_s(pid))
+    slices = asyncio.create_task(meter.run())
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        slices.cancel()
+    mean, p90 = meter.mean_pct(), meter.p90_pct()
+    return (None if mean is None else round(mean, 1)), (None if p90 is None else round(p90, 1))
 
 
 def _pinned(cpu: int):
@@ -131,7 +133,8 @@ async def oracle_on(cpu: int, log: Path):
 
 
 async def measure_level(config: EngineConfig, layout: str, callers: int, cpu: int, seconds: float,
-                        warmup_s: float = 2.0, agent_pid: int | None = None, ramp_s: float = 2.0) -> Level:
+                        warmup_s: float = 2.0, agent_pid: int | None = None,
+                        ramp_s: float = DEFAULT_RAMP_S) -> Level:
     """One engine, `callers` calls started evenly over `ramp_s`, then a `seconds` window of
     steady state (with `agent_pid`, the agent's CPU in that window too)."""
     pacing, client = LAYOUTS[layout]

@@ -27,6 +27,7 @@ import random
 import signal
 import sys
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -53,12 +54,14 @@ def preemptions() -> int | None:
 
 
 class CpuMeter:
-    """This process's CPU use, in 1-second windows (a saturated engine measures itself, not the agent)."""
+    """A process's CPU use, in 1-second windows (a saturated engine measures itself, not the
+    agent). `source`: CPU seconds used so far, or None once unreadable; default this process."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: Callable[[], float | None] | None = None) -> None:
+        self._source = source or self._cpu
         self.windows_pct: list[float] = []
         self._t0 = time.perf_counter()
-        self._c0 = self._cpu()
+        self._c0 = self._source()
 
     @staticmethod
     def _cpu() -> float:
@@ -66,15 +69,19 @@ class CpuMeter:
         return t.user + t.system
 
     async def run(self) -> None:
-        last_t, last_c = time.perf_counter(), self._cpu()
-        while True:
+        last_t, last_c = time.perf_counter(), self._source()
+        while last_c is not None:
             await asyncio.sleep(1.0)
-            t, c = time.perf_counter(), self._cpu()
-            self.windows_pct.append(100.0 * (c - last_c) / max(1e-9, t - last_t))
+            t, c = time.perf_counter(), self._source()
+            if c is not None:
+                self.windows_pct.append(100.0 * (c - last_c) / max(1e-9, t - last_t))
             last_t, last_c = t, c
 
-    def mean_pct(self) -> float:
-        return 100.0 * (self._cpu() - self._c0) / max(1e-9, time.perf_counter() - self._t0)
+    def mean_pct(self) -> float | None:
+        c = self._source()
+        if c is None or self._c0 is None:
+            return None
+        return 100.0 * (c - self._c0) / max(1e-9, time.perf_counter() - self._t0)
 
     def p90_pct(self) -> float | None:
         return float(np.percentile(self.windows_pct, 90)) if self.windows_pct else None
