@@ -13,6 +13,7 @@ from harness.caller.call import CallSettings
 from harness.caller.runner import RunSpec, run_calls
 from harness.scenario.model import Scenario
 from harness.transports import TargetUnreachable
+from harness.transports.base import AudioReceived
 from harness.transports.webrtc import WebRtcTransport
 from harness.transports.webrtc_media import sdp_has_audio
 from tests.fakes.agents import http_status_server
@@ -61,14 +62,26 @@ async def test_offer_and_answer_carry_only_loopback_candidates():
     assert t.peer_id  # the server's pc_id was kept
 
 
-async def test_receiver_has_no_hidden_jitter_buffer():
-    from harness.transports.webrtc_media import _ImmediateJitterBuffer
+async def test_receiver_decodes_on_arrival_with_no_hidden_jitter_buffer_or_thread_hop():
+    from harness.transports.webrtc_media import _DecodeOnArrival
     async with OracleServer(OracleConfig()) as srv:
         t = WebRtcTransport(srv.url_for("webrtc"), jitter_buffer_ms=40)
         await t.connect()
         receivers = [tr.receiver for tr in t._pc.getTransceivers()]
-        assert all(isinstance(r._RTCRtpReceiver__jitter_buffer, _ImmediateJitterBuffer) for r in receivers)
+        assert all(isinstance(r._RTCRtpReceiver__jitter_buffer, _DecodeOnArrival) for r in receivers)
+        got = []
+        async for item in t.received():
+            if isinstance(item, AudioReceived):
+                got.append(item)
+            if len(got) == 10:
+                break
+        # aiortc's decoder thread got nothing: every packet was decoded where it arrived
+        idle = [r._RTCRtpReceiver__decoder_queue.qsize() == 0 and r.track._queue.qsize() == 0 for r in receivers]
         await t.close()
+    assert idle and all(idle)
+    # one 20 ms packet each at 16 kHz (quiet ones shortened while catching up on a backlog)
+    assert all(0 < len(g.samples) <= 320 for g in got) and sum(len(g.samples) == 320 for g in got) >= 5
+    assert all(0 < (g.arrival_ns - h.arrival_ns) / 1e6 < 40 for g, h in zip(got[1:], got))
 
 
 async def test_whip_status_codes():

@@ -24,11 +24,10 @@ from harness.transports.webrtc_url import check_http_url
 from harness.transports.base import (AudioReceived, EventReceived, Received, TargetProtocolError,
                                      TargetUnreachable, Transport)
 from harness.transports.webrtc_media import (PacketTrack, ReceivedAudio, peer_connection, restrict_candidates,
-                                             sdp_has_audio)
+                                             sdp_has_audio, track_ended)
 
 try:
     from aiortc import RTCSessionDescription
-    from aiortc.mediastreams import MediaStreamError
 except ImportError:  # pragma: no cover
     raise
 
@@ -57,6 +56,8 @@ class WebRtcTransport(Transport):
         self._pc = None
         self._track = PacketTrack()
         self._channel = None
+        self._audio: ReceivedAudio | None = None
+        self._first_media: asyncio.Future | None = None
         self._inbox: asyncio.Queue[Received | None] = asyncio.Queue()
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
@@ -68,7 +69,7 @@ class WebRtcTransport(Transport):
         t0 = time.perf_counter_ns()
         restrict_candidates(URL(self.url).host)
         self._pc = pc = peer_connection(self.ice_servers)
-        first_media = asyncio.get_running_loop().create_future()
+        self._first_media = first_media = asyncio.get_running_loop().create_future()
         pc.addTransceiver(self._track, direction="sendrecv")
         if self.datachannel_label:
             self._channel = pc.createDataChannel(self.datachannel_label, ordered=True)
@@ -79,7 +80,8 @@ class WebRtcTransport(Transport):
             if track.kind != "audio":
                 return
             receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
-            self._spawn(self._pump(track, ReceivedAudio(receiver, self.jitter_buffer_ms), first_media))
+            self._audio = ReceivedAudio(receiver, self._on_audio, self.jitter_buffer_ms)
+            self._spawn(self._until_ended(track))
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
@@ -144,23 +146,20 @@ class WebRtcTransport(Transport):
 
     # -- media --------------------------------------------------------------------------------
 
-    async def _pump(self, track, audio: ReceivedAudio, first_media: asyncio.Future) -> None:
-        """Decoded frames → AudioReceived. A continuous stream would keep any delay a late packet
+    def _on_audio(self, arrival: int, samples) -> None:
+        """A decoded packet → AudioReceived. A continuous stream would keep any delay a late packet
         once caused (every later frame queues behind it), so, like a real receiver's jitter
         buffer, quiet frames are shortened while a backlog exists; audible audio never is."""
-        try:
-            while True:
-                frame = await track.recv()
-                arrival = audio.arrival_of(frame.pts)
-                samples = audio.convert(frame)
-                if self.catch_up is not None:  # None when an impaired path does it after its delay
-                    samples = self.catch_up.admit(arrival, samples)
-                if len(samples):
-                    self._inbox.put_nowait(AudioReceived(arrival, samples))
-                if not first_media.done():
-                    first_media.set_result(None)
-        except MediaStreamError:
-            self._inbox.put_nowait(None)
+        if self.catch_up is not None:  # None when an impaired path does it after its delay
+            samples = self.catch_up.admit(arrival, samples)
+        if len(samples):
+            self._inbox.put_nowait(AudioReceived(arrival, samples))
+        if not self._first_media.done():
+            self._first_media.set_result(None)
+
+    async def _until_ended(self, track) -> None:
+        await track_ended(track)
+        self._inbox.put_nowait(None)
 
     def _on_message(self, message) -> None:
         now = time.perf_counter_ns()

@@ -1,16 +1,19 @@
-"""WebRTC media for both ends, on aiortc, without its hidden delays.
+"""WebRTC media for both ends, on aiortc, without its hidden delays or its per-packet threads.
 
 Measured with a prototype (issue 4): aiortc's audio receiver holds a jitter buffer of 4
 packets (80 ms) and hands a packet on only once the next one has arrived; its resampler holds
 a 20 ms frame when fed 16 kHz; and its sender computes an audio level sample by sample in
-Python for every frame. So here:
+Python for every frame. Measured under load (issue 6): handing every received packet to
+aiortc's per-receiver decoder thread and back cost more of the callers' core than anything
+else (the GIL passes twice per packet; ~2,700 preemptions a second at 20 callers). So here:
 
-* audio is Opus-encoded by us (16 kHz → 48 kHz ourselves, no added delay) and given to aiortc
-  as ready packets, which it only packetises (no resampler, no per-sample Python);
-* the receiver's jitter buffer is replaced by one that passes each packet straight to the
-  decoder; any receive buffer is explicit (`jitter_buffer_ms`, default 0) and reported;
-* each received packet is stamped where it left the socket (the RTP handler), and the decoded
-  frame takes that stamp, so the decoder thread's hop does not enter any measurement;
+* audio is Opus-encoded by us straight from 16 kHz (libopus takes 16 kHz input; the RTP clock
+  stays 48 kHz) and given to aiortc as ready packets, which it only packetises (no resampler,
+  no per-sample Python);
+* each received packet is decoded where it arrives, on the event loop (the RTP handler, after
+  aiortc's own statistics and NACKs), and handed on with the stamp taken there: no jitter
+  buffer, no thread hop; any receive buffer is explicit (`jitter_buffer_ms`, default 0) and
+  reported;
 * ICE offers only loopback host candidates when the peer is on loopback, and never contacts a
   STUN/TURN server unless one is configured.
 """
@@ -18,11 +21,11 @@ Python for every frame. So here:
 from __future__ import annotations
 
 import asyncio
-import collections
+import contextlib
 import fractions
 import ipaddress
 import time
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -33,7 +36,7 @@ try:
     import aioice.ice
     import av
     from aiortc import MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection
-    from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+    from aiortc.jitterbuffer import JitterBuffer
 except ImportError as e:  # pragma: no cover - depends on the install
     raise ImportError(f"the webrtc transport needs aiortc ({e}): pip install -e '.[webrtc]'") from None
 
@@ -41,6 +44,7 @@ OPUS_RATE = 48_000
 OPUS_DELAY_NS = 6_500_000
 """libopus's algorithmic delay (312 samples at 48 kHz): decoded audio comes out this much later."""
 TIME_BASE = fractions.Fraction(1, OPUS_RATE)
+INPUT_TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 _original_host_addresses = aioice.ice.get_host_addresses
 _host_override: list[str] | None = None
 
@@ -76,31 +80,52 @@ def sdp_has_audio(sdp: str) -> bool:
 
 
 class OpusFrameEncoder:
-    """16 kHz PCM16 frames → Opus packets at 48 kHz (mono, 20 ms), with their pts."""
+    """16 kHz PCM16 frames → Opus packets (mono, 20 ms), timed on the 48 kHz RTP clock.
 
-    def __init__(self, bitrate: int = 32_000):
+    libopus encodes 16 kHz input natively with the same 6.5 ms algorithmic delay as at 48 kHz,
+    so nothing is resampled on the way out. Digital silence, once the encoder has settled on it
+    (two silent frames in a row encoded to the same packet), is sent as that packet again
+    without running the encoder: a caller is silent most of a call, and encoding was the
+    largest cost per caller under load. Timing is untouched (same packets at the same RTP
+    times, onsets to the sample); the speech after such a stretch is coded from a slightly
+    different encoder state, so it differs from a full encode the way two codec runs do, and is
+    as close to the source (tests/test_webrtc_media.py). `reuse_silence=False` encodes all."""
+
+    def __init__(self, bitrate: int = 32_000, reuse_silence: bool = True):
         self.codec = av.CodecContext.create("libopus", "w")
         self.codec.bit_rate = bitrate
         self.codec.format = "s16"
         self.codec.layout = "mono"
-        self.codec.sample_rate = OPUS_RATE
-        self.codec.time_base = TIME_BASE
+        self.codec.sample_rate = SAMPLE_RATE
+        self.codec.time_base = INPUT_TIME_BASE
         self.codec.options = {"application": "voip"}
-        self._rs = StreamResampler(SAMPLE_RATE, OPUS_RATE)
         self._pts = 0
-        self._first_pts: int | None = None
+        self._silent_packet: bytes | None = None
+        self._settled = False
+        self._reuse_silence = reuse_silence
+        self.frames_reused = 0
+        """Silent frames sent as the settled silence packet (not encoded)."""
 
     def encode(self, pcm16: bytes) -> list:
-        x = np.frombuffer(pcm16, dtype="<i2").astype(np.float32) / 32768.0
-        y = float_to_pcm16(self._rs.process(x)).reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(y, format="s16", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = OPUS_RATE, self._pts, TIME_BASE
-        self._pts += y.shape[1]
+        x = np.frombuffer(pcm16, dtype="<i2").reshape(1, -1)
+        silent = not x.any()
+        if silent and self._settled:
+            p = av.Packet(self._silent_packet)
+            p.pts, p.time_base = self._pts, INPUT_TIME_BASE
+            self._pts += x.shape[1]
+            self.frames_reused += 1
+            return [p]
+        frame = av.AudioFrame.from_ndarray(x, format="s16", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = SAMPLE_RATE, self._pts, INPUT_TIME_BASE
         packets = list(self.codec.encode(frame))
-        for p in packets:  # libopus starts at -pre-skip; RTP timestamps start at 0
-            if self._first_pts is None:
-                self._first_pts = p.pts
-            p.pts, p.time_base = p.pts - self._first_pts, TIME_BASE
+        for p in packets:  # one 20 ms frame in, its packet out: RTP time is the frame's stream time
+            p.pts, p.time_base = self._pts, INPUT_TIME_BASE
+        self._pts += x.shape[1]
+        if silent and len(packets) == 1:
+            data = bytes(packets[0])
+            self._settled, self._silent_packet = self._reuse_silence and data == self._silent_packet, data
+        else:
+            self._settled, self._silent_packet = False, None
         return packets
 
 
@@ -123,39 +148,48 @@ class PacketTrack(MediaStreamTrack):
         return await self._queue.get()
 
 
-class _ImmediateJitterBuffer(JitterBuffer):
-    """Every audio packet is a whole frame: pass it on at once (no prefetch, no wait for the next)."""
+class _DecodeOnArrival(JitterBuffer):
+    """Decodes every audio packet the moment aiortc has parsed it; hands aiortc nothing back
+    (so its decoder thread stays idle)."""
+
+    def __init__(self, audio: "ReceivedAudio"):
+        super().__init__(capacity=16)
+        self._audio = audio
 
     def add(self, packet):
-        return False, JitterFrame(data=packet._data, timestamp=packet.timestamp)
+        self._audio._decode(packet._data)
+        return False, None
 
 
 class ReceivedAudio:
-    """Decoded frames of a remote audio track as 16 kHz PCM16, each with its packet's arrival."""
+    """A remote audio track decoded on arrival: each packet becomes 16 kHz mono PCM16 handed to
+    `sink(arrival_ns, samples)`, stamped where the packet left the socket (the RTP handler)."""
 
-    def __init__(self, receiver, jitter_buffer_ms: float = 0.0):
+    def __init__(self, receiver, sink: Callable[[int, np.ndarray], None], jitter_buffer_ms: float = 0.0):
         self.jitter_buffer_ns = int(jitter_buffer_ms * 1e6)
-        self._stamps: collections.deque[tuple[int, int]] = collections.deque(maxlen=4096)
-        self._first_ts: int | None = None
+        self._sink = sink
+        self._arrival_ns = 0
+        self.decode_errors = 0
+        self._decoder = av.CodecContext.create("libopus", "r")
+        self._decoder.format, self._decoder.layout, self._decoder.sample_rate = "s16", "mono", OPUS_RATE
         self._rs = StreamResampler(OPUS_RATE, SAMPLE_RATE)
-        receiver._RTCRtpReceiver__jitter_buffer = _ImmediateJitterBuffer(capacity=16)
+        receiver._RTCRtpReceiver__jitter_buffer = _DecodeOnArrival(self)
         inner = receiver._handle_rtp_packet
 
         async def stamped(packet, arrival_time_ms: int) -> None:
-            if self._first_ts is None:
-                self._first_ts = packet.timestamp
-            self._stamps.append(((packet.timestamp - self._first_ts) & 0xFFFFFFFF, time.perf_counter_ns()))
+            self._arrival_ns = time.perf_counter_ns()
             await inner(packet, arrival_time_ms)
 
         receiver._handle_rtp_packet = stamped
 
-    def arrival_of(self, pts: int | None) -> int:
-        """The arrival stamp of the packet a decoded frame came from (plus the explicit buffer)."""
-        while self._stamps:
-            ts, ns = self._stamps.popleft()
-            if pts is None or ts >= pts:
-                return ns + self.jitter_buffer_ns
-        return time.perf_counter_ns() + self.jitter_buffer_ns
+    def _decode(self, payload: bytes) -> None:
+        try:
+            frames = self._decoder.decode(av.Packet(payload))
+        except av.FFmpegError:
+            self.decode_errors += 1  # a corrupt packet is a lost one; the stream goes on
+            return
+        for frame in frames:
+            self._sink(self._arrival_ns + self.jitter_buffer_ns, self.convert(frame))
 
     def convert(self, frame) -> np.ndarray:
         """A decoded 48 kHz frame (any layout) → 16 kHz mono int16."""
@@ -167,6 +201,15 @@ class ReceivedAudio:
             x = x[0]
         y = self._rs.process(x.astype(np.float32) / 32768.0)
         return float_to_pcm16(y)
+
+
+async def track_ended(track) -> None:
+    """Returns when a remote track ends (its peer hung up or the connection closed)."""
+    from aiortc.mediastreams import MediaStreamError
+
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            await track.recv()  # nothing arrives here: decoding happens on arrival
 
 
 class PacedOutput:

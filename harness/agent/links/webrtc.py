@@ -12,10 +12,9 @@ from aiohttp import web
 
 from harness.agent.links.base import CallerAudio, CallerEvent, CallLink, Inbound
 from harness.transports.webrtc_media import (PacedOutput, PacketTrack, ReceivedAudio, peer_connection,
-                                             restrict_candidates, sdp_has_audio)
+                                             restrict_candidates, sdp_has_audio, track_ended)
 
 from aiortc import RTCSessionDescription  # noqa: E402  (webrtc_media says which extra is missing)
-from aiortc.mediastreams import MediaStreamError  # noqa: E402
 
 
 class WebRtcLink(CallLink):
@@ -31,6 +30,7 @@ class WebRtcLink(CallLink):
         self.out = PacedOutput(self.track)
         self._inbox: asyncio.Queue[Inbound | None] = asyncio.Queue()
         self._channel = None
+        self._audio: ReceivedAudio | None = None
         self._tasks: set[asyncio.Task] = set()
         pc.addTrack(self.track)
         pc.on("track", self._on_track)
@@ -41,18 +41,17 @@ class WebRtcLink(CallLink):
         if track.kind != "audio":
             return
         receiver = next(t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track)
-        audio = ReceivedAudio(receiver)
-        task = asyncio.get_running_loop().create_task(self._pump(track, audio))
+        self._audio = ReceivedAudio(receiver, self._on_audio)
+        task = asyncio.get_running_loop().create_task(self._until_ended(track))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _pump(self, track, audio: ReceivedAudio) -> None:
-        try:
-            while True:
-                frame = await track.recv()
-                self._inbox.put_nowait(CallerAudio(audio.convert(frame).tobytes(), audio.arrival_of(frame.pts)))
-        except MediaStreamError:
-            self._inbox.put_nowait(None)
+    def _on_audio(self, arrival_ns: int, samples) -> None:
+        self._inbox.put_nowait(CallerAudio(samples.tobytes(), arrival_ns))
+
+    async def _until_ended(self, track) -> None:
+        await track_ended(track)
+        self._inbox.put_nowait(None)
 
     def _on_channel(self, channel) -> None:
         if self._channel is None:
