@@ -23,8 +23,8 @@ from harness.metrics.catch_up import CatchUp
 from harness.transports.webrtc_url import check_http_url
 from harness.transports.base import (AudioReceived, EventReceived, Received, TargetProtocolError,
                                      TargetUnreachable, Transport)
-from harness.transports.webrtc_media import (PacketTrack, ReceivedAudio, peer_connection, restrict_candidates,
-                                             sdp_has_audio, track_ended)
+from harness.transports.webrtc_media import (CALLER_PATHS, PacketTrack, ReceivedAudio, peer_connection,
+                                             restrict_candidates, sdp_has_audio, track_ended)
 
 try:
     from aiortc import RTCSessionDescription
@@ -54,7 +54,7 @@ class WebRtcTransport(Transport):
         self.resource_url: str | None = None
         self._protocol_errors: list[str] = []
         self._pc = None
-        self._track = PacketTrack()
+        self._track = PacketTrack(CALLER_PATHS)
         self._channel = None
         self._audio: ReceivedAudio | None = None
         self._first_media: asyncio.Future | None = None

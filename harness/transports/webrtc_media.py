@@ -11,9 +11,9 @@ else (the GIL passes twice per packet; ~2,700 preemptions a second at 20 callers
   stays 48 kHz) and given to aiortc as ready packets, which it only packetises (no resampler,
   no per-sample Python);
 * each received packet is decoded where it arrives, on the event loop (the RTP handler, after
-  aiortc's own statistics and NACKs), and handed on with the stamp taken there: no jitter
-  buffer, no thread hop; any receive buffer is explicit (`jitter_buffer_ms`, default 0) and
-  reported;
+  aiortc's own statistics and NACKs), at 16 kHz by libopus itself (`opus_native`), and handed
+  on with the stamp taken there: no jitter buffer, no thread hop, no 48 kHz round trip; any
+  receive buffer is explicit (`jitter_buffer_ms`, default 0) and reported;
 * ICE offers only loopback host candidates when the peer is on loopback, and never contacts a
   STUN/TURN server unless one is configured.
 """
@@ -31,6 +31,7 @@ import numpy as np
 
 from harness.audio.frames import FRAME_NS, FRAME_SAMPLES, SAMPLE_RATE, float_to_pcm16
 from harness.audio.resample import StreamResampler
+from harness.transports import opus_native
 
 try:
     import aioice.ice
@@ -79,19 +80,61 @@ def sdp_has_audio(sdp: str) -> bool:
     return any(line.startswith("m=audio ") and not line.startswith("m=audio 0 ") for line in sdp.splitlines())
 
 
+class EncodedPaths:
+    """Opus packets of frame sequences this process has encoded, each path starting from settled
+    digital silence: callers replay the same fixtures, so most of a caller's speech has been
+    encoded before, by another call, from the same starting point (what load tools do with
+    pre-encoded media, but made on the fly, so clips may start at any sample).
+
+    A trie: (node, frame bytes) → (child node, packet). Lookups compare the frame bytes, so a
+    path is followed only for exactly the same audio. It stops growing at `max_nodes`."""
+
+    ROOT = 0
+
+    def __init__(self, bitrate: int = 32_000, max_nodes: int = 100_000):
+        self.bitrate, self.max_nodes = bitrate, max_nodes
+        self._edges: dict[tuple[int, bytes], tuple[int, bytes]] = {}
+
+    def __len__(self) -> int:
+        return len(self._edges)
+
+    def get(self, node: int, frame: bytes) -> tuple[int, bytes] | None:
+        return self._edges.get((node, frame))
+
+    def add(self, node: int, frame: bytes, packet: bytes) -> int | None:
+        """Record `packet` for `frame` after `node`; the child node, or None when full."""
+        if len(self._edges) >= self.max_nodes:
+            return None
+        child = len(self._edges) + 1
+        self._edges[(node, frame)] = (child, packet)
+        return child
+
+
+CALLER_PATHS = EncodedPaths()
+"""Shared by every caller in this process (one event loop: no locking)."""
+
+
 class OpusFrameEncoder:
     """16 kHz PCM16 frames → Opus packets (mono, 20 ms), timed on the 48 kHz RTP clock.
 
     libopus encodes 16 kHz input natively with the same 6.5 ms algorithmic delay as at 48 kHz,
-    so nothing is resampled on the way out. Digital silence, once the encoder has settled on it
-    (two silent frames in a row encoded to the same packet), is sent as that packet again
-    without running the encoder: a caller is silent most of a call, and encoding was the
-    largest cost per caller under load. Timing is untouched (same packets at the same RTP
-    times, onsets to the sample); the speech after such a stretch is coded from a slightly
-    different encoder state, so it differs from a full encode the way two codec runs do, and is
-    as close to the source (tests/test_webrtc_media.py). `reuse_silence=False` encodes all."""
+    so nothing is resampled on the way out. Encoding was the largest cost per caller under load,
+    and most of it is repeated work, so:
 
-    def __init__(self, bitrate: int = 32_000, reuse_silence: bool = True):
+    * digital silence, once the encoder has settled on it (two silent frames in a row encoded to
+      the same packet), is sent as that packet again without running the encoder;
+    * with `paths`, audio that follows settled silence is looked up frame by frame in packets
+      already encoded from settled silence (by this call or another); the encoder runs only
+      where the audio is new, first catching up on the frames it skipped, so its state is
+      always that of having encoded the whole stream.
+
+    Timing is untouched (one packet per frame, at the frame's RTP time). Packets made after
+    settled silence come from an encoder in a settled-silence state, not necessarily this
+    call's own, so the speech differs from one uninterrupted encode the way two codec runs do,
+    and is as close to the source (tests/test_webrtc_media.py). `reuse_silence=False` encodes
+    every frame."""
+
+    def __init__(self, bitrate: int = 32_000, reuse_silence: bool = True, paths: EncodedPaths | None = None):
         self.codec = av.CodecContext.create("libopus", "w")
         self.codec.bit_rate = bitrate
         self.codec.format = "s16"
@@ -99,34 +142,70 @@ class OpusFrameEncoder:
         self.codec.sample_rate = SAMPLE_RATE
         self.codec.time_base = INPUT_TIME_BASE
         self.codec.options = {"application": "voip"}
-        self._pts = 0
-        self._silent_packet: bytes | None = None
-        self._settled = False
+        if paths is not None and paths.bitrate != bitrate:
+            raise ValueError(f"paths hold {paths.bitrate} b/s packets; this encoder makes {bitrate} b/s")
         self._reuse_silence = reuse_silence
-        self.frames_reused = 0
-        """Silent frames sent as the settled silence packet (not encoded)."""
+        self._paths = paths if reuse_silence else None
+        self._pts = 0  # the stream's RTP time (input samples)
+        self._codec_pts = 0  # what the codec has consumed
+        self._last_silent: bytes | None = None  # the previous packet, when its frame was silent
+        self._silent_packet: bytes | None = None  # the settled silence packet, when settled
+        self._node: int | None = None  # where this stream is in `paths` (None: off them)
+        self._lag: list[bytes] = []  # frames taken from `paths` that the codec has not seen
+        self.frames_encoded = self.frames_reused = self.frames_replayed = self.frames_caught_up = 0
+        """Frames the codec encoded for sending; silent frames sent as the settled packet;
+        frames sent from `paths`; of those, frames the codec encoded later to catch up."""
+        if self._paths is not None:  # start settled, the state every path starts from
+            silence = bytes(2 * FRAME_SAMPLES)
+            for _ in range(8):
+                self._note(silence, True, self._run_codec(silence))
+                if self._silent_packet is not None:
+                    break
+
+    def _run_codec(self, pcm16: bytes) -> bytes:
+        x = np.frombuffer(pcm16, dtype="<i2").reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(x, format="s16", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = SAMPLE_RATE, self._codec_pts, INPUT_TIME_BASE
+        self._codec_pts += x.shape[1]
+        return b"".join(bytes(p) for p in self.codec.encode(frame))  # one packet per 20 ms frame
+
+    def _note(self, frame: bytes, silent: bool, data: bytes) -> None:
+        """Settled once two silent frames in a row gave the same packet."""
+        if silent and data == self._last_silent and self._reuse_silence:
+            self._silent_packet, self._node, self._lag = data, None, []  # the codec's state is settled too
+        self._last_silent = data if silent else None
 
     def encode(self, pcm16: bytes) -> list:
-        x = np.frombuffer(pcm16, dtype="<i2").reshape(1, -1)
-        silent = not x.any()
-        if silent and self._settled:
-            p = av.Packet(self._silent_packet)
-            p.pts, p.time_base = self._pts, INPUT_TIME_BASE
-            self._pts += x.shape[1]
+        silent = not pcm16.strip(b"\x00")
+        n = len(pcm16) // 2
+        if self._silent_packet is not None and silent:
             self.frames_reused += 1
-            return [p]
-        frame = av.AudioFrame.from_ndarray(x, format="s16", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = SAMPLE_RATE, self._pts, INPUT_TIME_BASE
-        packets = list(self.codec.encode(frame))
-        for p in packets:  # one 20 ms frame in, its packet out: RTP time is the frame's stream time
-            p.pts, p.time_base = self._pts, INPUT_TIME_BASE
-        self._pts += x.shape[1]
-        if silent and len(packets) == 1:
-            data = bytes(packets[0])
-            self._settled, self._silent_packet = self._reuse_silence and data == self._silent_packet, data
+            return [self._packet(self._silent_packet, n)]
+        paths = self._paths
+        if self._silent_packet is not None:  # a path starts at settled silence
+            self._silent_packet, self._node = None, (EncodedPaths.ROOT if paths is not None else None)
+        hit = paths.get(self._node, pcm16) if self._node is not None else None
+        if hit is not None:
+            self._node, data = hit
+            self._lag.append(pcm16)
+            self.frames_replayed += 1
         else:
-            self._settled, self._silent_packet = False, None
-        return packets
+            for skipped in self._lag:
+                self._run_codec(skipped)
+            self.frames_caught_up += len(self._lag)
+            self._lag = []
+            data = self._run_codec(pcm16)
+            self.frames_encoded += 1
+            if self._node is not None:
+                self._node = paths.add(self._node, pcm16, data)
+        self._note(pcm16, silent, data)
+        return [self._packet(data, n)]
+
+    def _packet(self, data: bytes, n: int):
+        p = av.Packet(data)
+        p.pts, p.time_base = self._pts, INPUT_TIME_BASE
+        self._pts += n
+        return p
 
 
 class PacketTrack(MediaStreamTrack):
@@ -134,10 +213,10 @@ class PacketTrack(MediaStreamTrack):
 
     kind = "audio"
 
-    def __init__(self) -> None:
+    def __init__(self, paths: EncodedPaths | None = None) -> None:
         super().__init__()
         self._queue: asyncio.Queue = asyncio.Queue()
-        self.encoder = OpusFrameEncoder()
+        self.encoder = OpusFrameEncoder(paths=paths)
 
     def send_frame(self, pcm16: bytes) -> None:
         """One 20 ms frame of 16 kHz PCM16: encoded now, sent as soon as aiortc takes it."""
@@ -163,16 +242,22 @@ class _DecodeOnArrival(JitterBuffer):
 
 class ReceivedAudio:
     """A remote audio track decoded on arrival: each packet becomes 16 kHz mono PCM16 handed to
-    `sink(arrival_ns, samples)`, stamped where the packet left the socket (the RTP handler)."""
+    `sink(arrival_ns, samples)`, stamped where the packet left the socket (the RTP handler).
 
-    def __init__(self, receiver, sink: Callable[[int, np.ndarray], None], jitter_buffer_ms: float = 0.0):
+    Decoded by libopus at 16 kHz directly where it loads (`opus_native`), else by PyAV at 48 kHz
+    and filtered down (`native=False` forces that path)."""
+
+    def __init__(self, receiver, sink: Callable[[int, np.ndarray], None], jitter_buffer_ms: float = 0.0,
+                 native: bool = True):
         self.jitter_buffer_ns = int(jitter_buffer_ms * 1e6)
         self._sink = sink
         self._arrival_ns = 0
         self.decode_errors = 0
-        self._decoder = av.CodecContext.create("libopus", "r")
-        self._decoder.format, self._decoder.layout, self._decoder.sample_rate = "s16", "mono", OPUS_RATE
-        self._rs = StreamResampler(OPUS_RATE, SAMPLE_RATE)
+        self._native = opus_native.OpusDecoder(SAMPLE_RATE) if native and opus_native.load() else None
+        if self._native is None:
+            self._decoder = av.CodecContext.create("libopus", "r")
+            self._decoder.format, self._decoder.layout, self._decoder.sample_rate = "s16", "mono", OPUS_RATE
+            self._rs = StreamResampler(OPUS_RATE, SAMPLE_RATE)
         receiver._RTCRtpReceiver__jitter_buffer = _DecodeOnArrival(self)
         inner = receiver._handle_rtp_packet
 
@@ -182,14 +267,28 @@ class ReceivedAudio:
 
         receiver._handle_rtp_packet = stamped
 
+    @property
+    def native(self) -> bool:
+        return self._native is not None
+
     def _decode(self, payload: bytes) -> None:
+        at = self._arrival_ns + self.jitter_buffer_ns
+        if self._native is not None:
+            try:
+                pcm = self._native.decode(payload)
+            except opus_native.OpusDecodeError:
+                self.decode_errors += 1  # a corrupt packet is a lost one; the stream goes on
+                return
+            if len(pcm):
+                self._sink(at, pcm)
+            return
         try:
             frames = self._decoder.decode(av.Packet(payload))
         except av.FFmpegError:
-            self.decode_errors += 1  # a corrupt packet is a lost one; the stream goes on
+            self.decode_errors += 1
             return
         for frame in frames:
-            self._sink(self._arrival_ns + self.jitter_buffer_ns, self.convert(frame))
+            self._sink(at, self.convert(frame))
 
     def convert(self, frame) -> np.ndarray:
         """A decoded 48 kHz frame (any layout) → 16 kHz mono int16."""
