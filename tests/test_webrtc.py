@@ -15,7 +15,7 @@ from harness.scenario.model import Scenario
 from harness.transports import TargetUnreachable
 from harness.transports.base import AudioReceived
 from harness.transports.webrtc import WebRtcTransport
-from harness.transports.webrtc_media import sdp_has_audio
+from harness.transports.webrtc_media import _DecodeOnArrival, sdp_has_audio
 from tests.fakes.agents import http_status_server
 
 pytestmark = pytest.mark.slow
@@ -63,7 +63,6 @@ async def test_offer_and_answer_carry_only_loopback_candidates():
 
 
 async def test_receiver_decodes_on_arrival_with_no_hidden_jitter_buffer_or_thread_hop():
-    from harness.transports.webrtc_media import _DecodeOnArrival
     async with OracleServer(OracleConfig()) as srv:
         t = WebRtcTransport(srv.url_for("webrtc"), jitter_buffer_ms=40)
         await t.connect()
@@ -82,6 +81,24 @@ async def test_receiver_decodes_on_arrival_with_no_hidden_jitter_buffer_or_threa
     # one 20 ms packet each at 16 kHz (quiet ones shortened while catching up on a backlog)
     assert all(0 < len(g.samples) <= 320 for g in got) and sum(len(g.samples) == 320 for g in got) >= 5
     assert all(0 < (g.arrival_ns - h.arrival_ns) / 1e6 < 40 for g, h in zip(got[1:], got))
+
+
+async def test_stock_media_is_aiortcs_own_path_as_a_baseline():
+    async with OracleServer(OracleConfig()) as srv:
+        t = WebRtcTransport(srv.url_for("webrtc"), media="stock")
+        await t.connect()
+        got = []
+        async for item in t.received():
+            if isinstance(item, AudioReceived):
+                got.append(item)
+            if len(got) == 5:
+                break
+        receivers = [tr.receiver for tr in t._pc.getTransceivers()]
+        assert not any(isinstance(r._RTCRtpReceiver__jitter_buffer, _DecodeOnArrival) for r in receivers)
+        await t.close()
+    assert all(0 < len(g.samples) <= 320 for g in got)
+    with pytest.raises(ValueError, match="media 'fast': expected lean or stock"):
+        WebRtcTransport(srv.url_for("webrtc"), media="fast")
 
 
 async def test_whip_status_codes():

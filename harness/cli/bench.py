@@ -24,10 +24,11 @@ def bench() -> None:
 @click.option("--transport", type=click.Choice(["ws-pcm", "webrtc"]), default="ws-pcm", show_default=True,
               help="Wire protocol of the callers.")
 @click.option("--callers", "levels", default=None, metavar="N1,N2,…",
-              help="Caller counts to try, increasing (default ws-pcm 50…500, webrtc 5…40).")
+              help="Caller counts to try, increasing (default ws-pcm 50…500, webrtc 10…80).")
 @click.option("--layouts", default="naive,shared", show_default=True,
-              help="Caller layouts to compare: naive (a timer per call, aiohttp's client: the prototype), "
-                   "per-call (a timer per call, the lean client), shared (one metronome, the lean client).")
+              help="Caller layouts to compare: naive (a timer per call and the off-the-shelf client: aiohttp's "
+                   "WebSocket client, or aiortc's own media path: the prototype), per-call (a timer per call, "
+                   "the lean client), shared (one metronome, the lean client).")
 @click.option("--seconds", type=click.FloatRange(min=2), default=10.0, show_default=True,
               help="Steady-state window per level (after the ramp and a 2 s warm-up).")
 @click.option("--ramp-s", type=click.FloatRange(min=0), default=DEFAULT_RAMP_S, show_default=True,

@@ -5,10 +5,12 @@ core; after ramp-up and a warm-up, a steady-state window measures the send laten
 and the engine's CPU. A level is sustained when lateness p99 ≤ 5 ms and CPU ≤ 90 %. The layouts
 run interleaved in the same invocation, so their ratios are measured side by side on the same
 noisy machine:
-  naive     a pacing timer per call and aiohttp's WebSocket client (the straightforward prototype)
+  naive     a pacing timer per call and the off-the-shelf client: aiohttp's WebSocket client, or
+            aiortc's own media path (the straightforward prototypes)
   per-call  a pacing timer per call, the lean client
   shared    one metronome for all calls, the lean client (the default everywhere)
-(For WebRTC the client is aiortc in every layout; only the pacing differs.)
+(The lean WebRTC client is aiortc for signalling, ICE, DTLS and SRTP, with turnbench's media path:
+transports/webrtc_media.py.)
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ AGENT_BOUND_CPU_PCT = 90.0
 """The oracle's core this busy in a failed level: the agent, not the callers, ran out of CPU (it
 then answers in bursts, which make the callers' frames late), so the level says nothing about
 how many callers the engine's core carries."""
-LAYOUTS = {"naive": ("per-call", "aiohttp"), "per-call": ("per-call", "lean"), "shared": ("shared", "lean")}
-"""layout → (pacing, ws-pcm client)."""
-DEFAULT_LEVELS = {"ws-pcm": [50, 100, 200, 300, 400, 500], "webrtc": [5, 10, 20, 30, 40]}
+LAYOUTS = {"naive": ("per-call", {"ws-pcm": {"client": "aiohttp"}, "webrtc": {"media": "stock"}}),
+           "per-call": ("per-call", {"ws-pcm": {"client": "lean"}, "webrtc": {"media": "lean"}}),
+           "shared": ("shared", {"ws-pcm": {"client": "lean"}, "webrtc": {"media": "lean"}})}
+"""layout → (pacing, transport options per transport)."""
+DEFAULT_LEVELS = {"ws-pcm": [50, 100, 200, 300, 400, 500], "webrtc": [10, 20, 40, 60, 80]}
 DEFAULT_RAMP_S = 8.0
 """Calls start evenly over about one turn cycle of `conversation`: started within a couple of
 seconds they follow the script nearly in step (every agent replies at once, a herd)."""
@@ -137,10 +141,8 @@ async def measure_level(config: EngineConfig, layout: str, callers: int, cpu: in
                         ramp_s: float = DEFAULT_RAMP_S) -> Level:
     """One engine, `callers` calls started evenly over `ramp_s`, then a `seconds` window of
     steady state (with `agent_pid`, the agent's CPU in that window too)."""
-    pacing, client = LAYOUTS[layout]
-    options = dict(config.transport_options)
-    if config.transport == "ws-pcm":
-        options["client"] = client
+    pacing, clients = LAYOUTS[layout]
+    options = {**config.transport_options, **clients.get(config.transport, {})}
     cfg = EngineConfig(**{**asdict(config), "call_settings": {**config.call_settings, "pacing": pacing},
                           "transport_options": options})
     work = Path(tempfile.mkdtemp(prefix="turnbench-cap-"))

@@ -17,17 +17,21 @@ import time
 from typing import AsyncIterator
 
 import aiohttp
+import numpy as np
 from yarl import URL
 
+from harness.audio.frames import SAMPLE_RATE, float_to_pcm16
+from harness.audio.resample import StreamResampler
 from harness.metrics.catch_up import CatchUp
 from harness.transports.webrtc_url import check_http_url
 from harness.transports.base import (AudioReceived, EventReceived, Received, TargetProtocolError,
                                      TargetUnreachable, Transport)
-from harness.transports.webrtc_media import (CALLER_PATHS, PacketTrack, ReceivedAudio, peer_connection,
-                                             restrict_candidates, sdp_has_audio, track_ended)
+from harness.transports.webrtc_media import (CALLER_PATHS, OPUS_RATE, PacketTrack, ReceivedAudio, StockAudioTrack,
+                                             peer_connection, restrict_candidates, sdp_has_audio, track_ended)
 
 try:
     from aiortc import RTCSessionDescription
+    from aiortc.mediastreams import MediaStreamError
 except ImportError:  # pragma: no cover
     raise
 
@@ -42,9 +46,15 @@ class WebRtcTransport(Transport):
     def __init__(self, url: str, signalling: str = "json", extra_fields: dict | None = None,
                  id_field: str | None = "pc_id", datachannel: str | None = "turnbench",
                  ice_servers: tuple[str, ...] = (), jitter_buffer_ms: float = 0.0,
-                 connect_timeout_s: float = 10.0, headers: dict | None = None):
+                 connect_timeout_s: float = 10.0, headers: dict | None = None, media: str = "lean"):
         if signalling not in ("json", "whip"):
             raise ValueError(f"signalling {signalling!r}: expected json or whip")
+        if media not in ("lean", "stock"):
+            raise ValueError(f"media {media!r}: expected lean or stock")
+        self.media = media
+        """lean: turnbench's media path (webrtc_media). stock: aiortc's own, as its docs use it
+        (it encodes AudioFrames, decodes in a thread behind its 80 ms jitter buffer): the
+        baseline `bench capacity` compares with; it adds that buffer to every latency."""
         self.url = str(check_http_url(url))
         self.signalling, self.extra_fields, self.id_field = signalling, dict(extra_fields or {}), id_field
         self.datachannel_label, self.ice_servers = datachannel, tuple(ice_servers)
@@ -54,7 +64,7 @@ class WebRtcTransport(Transport):
         self.resource_url: str | None = None
         self._protocol_errors: list[str] = []
         self._pc = None
-        self._track = PacketTrack(CALLER_PATHS)
+        self._track = PacketTrack(CALLER_PATHS) if media == "lean" else StockAudioTrack()
         self._channel = None
         self._audio: ReceivedAudio | None = None
         self._first_media: asyncio.Future | None = None
@@ -78,6 +88,9 @@ class WebRtcTransport(Transport):
         @pc.on("track")
         def on_track(track) -> None:
             if track.kind != "audio":
+                return
+            if self.media == "stock":
+                self._spawn(self._stock_pump(track))
                 return
             receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
             self._audio = ReceivedAudio(receiver, self._on_audio, self.jitter_buffer_ms)
@@ -160,6 +173,17 @@ class WebRtcTransport(Transport):
     async def _until_ended(self, track) -> None:
         await track_ended(track)
         self._inbox.put_nowait(None)
+
+    async def _stock_pump(self, track) -> None:
+        """aiortc's way: frames from its decoder thread, stamped when they reach the loop."""
+        rs = StreamResampler(OPUS_RATE, SAMPLE_RATE)
+        try:
+            while True:
+                frame = await track.recv()
+                x = frame.to_ndarray().reshape(-1, len(frame.layout.channels))[:, 0]
+                self._on_audio(time.perf_counter_ns(), float_to_pcm16(rs.process(x.astype(np.float32) / 32768.0)))
+        except MediaStreamError:
+            self._inbox.put_nowait(None)
 
     def _on_message(self, message) -> None:
         now = time.perf_counter_ns()

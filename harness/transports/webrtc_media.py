@@ -227,6 +227,29 @@ class PacketTrack(MediaStreamTrack):
         return await self._queue.get()
 
 
+class StockAudioTrack(MediaStreamTrack):
+    """The straightforward caller track: 16 kHz PCM16 frames as AudioFrames, which aiortc
+    resamples, measures sample by sample and encodes itself (in its executor). For comparison
+    (`media="stock"`), not for measurement."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._pts = 0
+
+    def send_frame(self, pcm16: bytes) -> None:
+        x = np.frombuffer(pcm16, dtype="<i2").reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(x, format="s16", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = SAMPLE_RATE, self._pts, INPUT_TIME_BASE
+        self._pts += x.shape[1]
+        self._queue.put_nowait(frame)
+
+    async def recv(self):
+        return await self._queue.get()
+
+
 class _DecodeOnArrival(JitterBuffer):
     """Decodes every audio packet the moment aiortc has parsed it; hands aiortc nothing back
     (so its decoder thread stays idle)."""
