@@ -172,3 +172,25 @@ def test_net_of_the_loopback_leaves_out_a_stop_more_than_a_wire_sample_past_what
     tl, r = impaired_call(WORD_GAP, WORD_GAP_CLEAR)
     net = _transport_delays(tl, stamps_as_without_the_path(tl), 0, truth_of_stop(tl, stop, 12, None))
     assert net["barge_in_stop_ms"] is None
+
+
+def test_a_barge_in_on_an_agent_quiet_at_the_oracle_but_still_heard_counts_its_heard_stop():
+    """The agent fell quiet 10 ms before the caller spoke: the caller, a round trip behind, still
+    heard it talking, and heard it stop within the threshold: a successful barge-in."""
+    from harness.agent.oracle import TurnTruth
+    from harness.calibration.compare import Comparison
+    from harness.metrics.turns import TurnResult
+
+    def compare(silent_for_ms: float) -> Comparison:
+        truth = TurnTruth("c", 3, "barge_in", start_arrival_ns=1, eos_arrival_ns=2, latency_ms=300.0,
+                          false_interruption=False, audible_at_start=False, silent_for_ms=silent_for_ms)
+        measured = TurnResult("c", 3, "barge_in", "f", latency_ms=326.0, false_interruption=False,
+                              barge_in_stop_ms=40.0, barge_in_success=True)
+        comp = Comparison(codec_ms=26.5)
+        comp.add("case", measured, truth, {}, uplink_ms={"up.barge_in_stop_ms": 35.0})
+        return comp
+
+    heard = compare(10.0)
+    assert heard.classes["barge_in"] == [1, 1] and heard.mismatches == []
+    gone = compare(200.0)  # quiet for longer than the caller lags: nothing was playing to barge in on
+    assert gone.classes["barge_in"] == [0, 1] and gone.mismatches[0]["truth"] is None

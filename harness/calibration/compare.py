@@ -118,6 +118,9 @@ class Comparison:
         round_trip = impairment_ms.get("barge_in_stop_ms", 0.0) + (uplink_ms.get("up.barge_in_stop_ms") or 0.0)
         heard_at_start = truth.audible_at_start or (truth.silent_for_ms is not None
                                                     and truth.silent_for_ms <= round_trip + self.codec_ms)
+        if heard_at_start and heard_stop is None and not truth.audible_at_start:
+            # quiet at the oracle, still heard by the caller: it hears the stop that much into its turn
+            heard_stop = round_trip + self.codec_ms - truth.silent_for_ms
         true_cls = {
             "false_interruption": truth.false_interruption,
             "barge_in": (None if measured.kind != "barge_in" or not heard_at_start else
