@@ -17,16 +17,13 @@ import time
 from typing import AsyncIterator
 
 import aiohttp
-import numpy as np
 from yarl import URL
 
-from harness.audio.frames import SAMPLE_RATE, float_to_pcm16
-from harness.audio.resample import StreamResampler
 from harness.metrics.catch_up import CatchUp
 from harness.transports.webrtc_url import check_http_url
 from harness.transports.base import (AudioReceived, EventReceived, Received, TargetProtocolError,
                                      TargetUnreachable, Transport)
-from harness.transports.webrtc_media import (CALLER_PATHS, OPUS_RATE, PacketTrack, ReceivedAudio, StockAudioTrack,
+from harness.transports.webrtc_media import (CALLER_PATHS, FrameTo16k, PacketTrack, ReceivedAudio, StockAudioTrack,
                                              peer_connection, restrict_candidates, sdp_has_audio, track_ended)
 
 try:
@@ -176,12 +173,11 @@ class WebRtcTransport(Transport):
 
     async def _stock_pump(self, track) -> None:
         """aiortc's way: frames from its decoder thread, stamped when they reach the loop."""
-        rs = StreamResampler(OPUS_RATE, SAMPLE_RATE)
+        to_16k = FrameTo16k()
         try:
             while True:
                 frame = await track.recv()
-                x = frame.to_ndarray().reshape(-1, len(frame.layout.channels))[:, 0]
-                self._on_audio(time.perf_counter_ns(), float_to_pcm16(rs.process(x.astype(np.float32) / 32768.0)))
+                self._on_audio(time.perf_counter_ns(), to_16k(frame))
         except MediaStreamError:
             self._inbox.put_nowait(None)
 

@@ -44,7 +44,6 @@ except ImportError as e:  # pragma: no cover - depends on the install
 OPUS_RATE = 48_000
 OPUS_DELAY_NS = 6_500_000
 """libopus's algorithmic delay (312 samples at 48 kHz): decoded audio comes out this much later."""
-TIME_BASE = fractions.Fraction(1, OPUS_RATE)
 INPUT_TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 _original_host_addresses = aioice.ice.get_host_addresses
 _host_override: list[str] | None = None
@@ -78,6 +77,13 @@ def peer_connection(ice_servers: Iterable[str] = ()) -> RTCPeerConnection:
 
 def sdp_has_audio(sdp: str) -> bool:
     return any(line.startswith("m=audio ") and not line.startswith("m=audio 0 ") for line in sdp.splitlines())
+
+
+def audio_frame(pcm16: bytes, pts: int):
+    """16 kHz mono PCM16 as a PyAV AudioFrame at stream time `pts` (samples)."""
+    frame = av.AudioFrame.from_ndarray(np.frombuffer(pcm16, dtype="<i2").reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate, frame.pts, frame.time_base = SAMPLE_RATE, pts, INPUT_TIME_BASE
+    return frame
 
 
 class EncodedPaths:
@@ -159,18 +165,16 @@ class OpusFrameEncoder:
         if self._paths is not None:  # start settled, the state every path starts from
             silence = bytes(2 * FRAME_SAMPLES)
             for _ in range(8):
-                self._note(silence, True, self._run_codec(silence))
+                self._note(True, self._run_codec(silence))
                 if self._silent_packet is not None:
                     break
 
     def _run_codec(self, pcm16: bytes) -> bytes:
-        x = np.frombuffer(pcm16, dtype="<i2").reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(x, format="s16", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = SAMPLE_RATE, self._codec_pts, INPUT_TIME_BASE
-        self._codec_pts += x.shape[1]
+        frame = audio_frame(pcm16, self._codec_pts)
+        self._codec_pts += frame.samples
         return b"".join(bytes(p) for p in self.codec.encode(frame))  # one packet per 20 ms frame
 
-    def _note(self, frame: bytes, silent: bool, data: bytes) -> None:
+    def _note(self, silent: bool, data: bytes) -> None:
         """Settled once two silent frames in a row gave the same packet."""
         if silent and data == self._last_silent and self._reuse_silence:
             self._silent_packet, self._node, self._lag = data, None, []  # the codec's state is settled too
@@ -199,7 +203,7 @@ class OpusFrameEncoder:
             self.frames_encoded += 1
             if self._node is not None:
                 self._node = paths.add(self._node, pcm16, data)
-        self._note(pcm16, silent, data)
+        self._note(silent, data)
         return [self._packet(data, n)]
 
     def _packet(self, data: bytes, n: int):
@@ -241,14 +245,28 @@ class StockAudioTrack(MediaStreamTrack):
         self._pts = 0
 
     def send_frame(self, pcm16: bytes) -> None:
-        x = np.frombuffer(pcm16, dtype="<i2").reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(x, format="s16", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = SAMPLE_RATE, self._pts, INPUT_TIME_BASE
-        self._pts += x.shape[1]
+        frame = audio_frame(pcm16, self._pts)
+        self._pts += frame.samples
         self._queue.put_nowait(frame)
 
     async def recv(self):
         return await self._queue.get()
+
+
+class FrameTo16k:
+    """Decoded 48 kHz frames (any layout) of one stream → 16 kHz mono int16, chunk edges joined."""
+
+    def __init__(self) -> None:
+        self._rs = StreamResampler(OPUS_RATE, SAMPLE_RATE)
+
+    def __call__(self, frame) -> np.ndarray:
+        x = frame.to_ndarray()
+        channels = len(frame.layout.channels)
+        if x.ndim == 2 and x.shape[0] == 1 and channels > 1:
+            x = x.reshape(-1, channels)[:, 0]
+        else:
+            x = x[0]
+        return float_to_pcm16(self._rs.process(x.astype(np.float32) / 32768.0))
 
 
 class _DecodeOnArrival(JitterBuffer):
@@ -281,7 +299,7 @@ class ReceivedAudio:
         if self._native is None:
             self._decoder = av.CodecContext.create("libopus", "r")
             self._decoder.format, self._decoder.layout, self._decoder.sample_rate = "s16", "mono", OPUS_RATE
-            self._rs = StreamResampler(OPUS_RATE, SAMPLE_RATE)
+            self._to_16k = FrameTo16k()
         receiver._RTCRtpReceiver__jitter_buffer = _DecodeOnArrival(self)
         inner = receiver._handle_rtp_packet
 
@@ -312,18 +330,7 @@ class ReceivedAudio:
             self.decode_errors += 1
             return
         for frame in frames:
-            self._sink(at, self.convert(frame))
-
-    def convert(self, frame) -> np.ndarray:
-        """A decoded 48 kHz frame (any layout) → 16 kHz mono int16."""
-        x = frame.to_ndarray()
-        channels = len(frame.layout.channels)
-        if x.ndim == 2 and x.shape[0] == 1 and channels > 1:
-            x = x.reshape(-1, channels)[:, 0]
-        else:
-            x = x[0]
-        y = self._rs.process(x.astype(np.float32) / 32768.0)
-        return float_to_pcm16(y)
+            self._sink(at, self._to_16k(frame))
 
 
 async def track_ended(track) -> None:
