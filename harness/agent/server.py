@@ -2,23 +2,28 @@
 
 ws-pcm at /ws, Twilio Media Streams at /media-stream, WebRTC offers at /offer (JSON) and
 /whip (WHIP); each endpoint turns its protocol into a `CallLink`, so the oracle and the
-reference agent serve every transport with the same session code.
+reference agent serve every transport with the same session code. ws-pcm upgrades are taken at
+the listening socket by the front door (lean framing, the load path); the rest is aiohttp.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 from aiohttp import web
 
+from harness.agent.front_door import FrontDoor, UpgradeRequested
 from harness.agent.links import CallerAudio, CallLink, LinkRefused
 from harness.agent.links.twilio import TwilioLink
 from harness.agent.links.ws_pcm import WsPcmLink
 from harness.agent.oracle import OracleSession, TurnTruth, truth_to_json
 from harness.agent.oracle_config import OracleConfig
 from harness.agent.oracle_voice import word_bank
+
+log = logging.getLogger(__name__)
 
 WS_PATH = "/ws"
 TWILIO_PATH = "/media-stream"
@@ -40,6 +45,8 @@ class AgentServer:
         self.refused: list[str] = []
         """Why calls were refused (wrong media format, bad offer), in order."""
         self._webrtc = None
+        self._listener: asyncio.Server | None = None
+        self._lean_calls: dict[asyncio.Task, WsPcmLink] = {}
 
     @property
     def url(self) -> str:
@@ -56,7 +63,7 @@ class AgentServer:
 
     def app(self) -> web.Application:
         app = web.Application()
-        app.router.add_get(WS_PATH, self._ws_pcm)
+        app.router.add_get(WS_PATH, self._ws_pcm_not_upgraded)
         app.router.add_get(TWILIO_PATH, self._twilio)
         app.router.add_get("/health", self._health)
         try:
@@ -76,17 +83,29 @@ class AgentServer:
             out["webrtc_paths"] = {"json": "/offer", "whip": "/whip"}
         return out
 
-    def next_call_id(self, request: web.Request, prefix: str = "call") -> str:
+    def next_call_id(self, query, prefix: str = "call") -> str:
+        """The caller's `call_id` query parameter, else a numbered one."""
         self.connections += 1
-        return request.query.get("call_id", f"{prefix}-{self.connections}")
+        return query.get("call_id", f"{prefix}-{self.connections}")
 
-    async def _ws_pcm(self, request: web.Request) -> web.StreamResponse:
-        link = await WsPcmLink.accept(request, self.next_call_id(request, self.agent))
-        await self._serve_link(link)
-        return link.ws
+    def _ws_pcm(self, transport: asyncio.Transport, request: UpgradeRequested, rest: bytes) -> None:
+        link = WsPcmLink.take_over(transport, self.next_call_id(request.query, self.agent), rest)
+        task = asyncio.get_running_loop().create_task(self._serve_link(link))
+        self._lean_calls[task] = link
+        task.add_done_callback(self._lean_call_done)
+
+    def _lean_call_done(self, task: asyncio.Task) -> None:
+        link = self._lean_calls.pop(task)
+        link.abort()  # served: the session has hung up or the caller has gone
+        if not task.cancelled() and task.exception() is not None:
+            log.error("ws-pcm call %s failed", link.call_id, exc_info=task.exception())
+
+    async def _ws_pcm_not_upgraded(self, request: web.Request) -> web.Response:
+        return web.Response(status=426, headers={"Upgrade": "websocket", "Sec-WebSocket-Version": "13"},
+                            text=f"{WS_PATH} is ws-pcm: open it as a WebSocket (ws://…{WS_PATH})\n")
 
     async def _twilio(self, request: web.Request) -> web.StreamResponse:
-        link = await TwilioLink.accept(request, self.next_call_id(request, self.agent))
+        link = await TwilioLink.accept(request, self.next_call_id(request.query, self.agent))
         try:
             await link.handshake(request)
         except LinkRefused as e:
@@ -114,12 +133,21 @@ class AgentServer:
     async def start(self):
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
+        http, upgrades = self._runner.server, {WS_PATH: self._ws_pcm}
+        self._listener = await asyncio.get_running_loop().create_server(
+            lambda: FrontDoor(http, upgrades), self.host, self.port, reuse_address=True)
+        self.port = self._listener.sockets[0].getsockname()[1]
         return self
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        for task, link in list(self._lean_calls.items()):
+            link.abort()
+            task.cancel()
+        if self._lean_calls:
+            await asyncio.gather(*self._lean_calls, return_exceptions=True)
         if self._webrtc is not None:
             await self._webrtc.close()
         if self._runner is not None:
@@ -165,12 +193,15 @@ class OracleServer(AgentServer):
                                 clear=link.clear if link.can_clear else None,
                                 packet_time=getattr(link, "packet_time", None))
         mouth = asyncio.create_task(session.run_mouth())
+
+        def on_item(item) -> None:
+            if isinstance(item, CallerAudio):
+                session.on_audio(len(item.pcm16) // 2, item.arrival_ns)
+            elif item.event.get("type") == "turnbench.hint":
+                session.on_hint(item.event)
+
         try:
-            async for item in link.inbound():
-                if isinstance(item, CallerAudio):
-                    session.on_audio(len(item.pcm16) // 2, item.arrival_ns)
-                elif item.event.get("type") == "turnbench.hint":
-                    session.on_hint(item.event)
+            await link.pump(on_item)
         finally:
             mouth.cancel()
             await session.close()

@@ -147,7 +147,7 @@ class Call:
             n += 1
 
     async def _send_frame(self, n: int) -> None:
-        pcm = self.mic.frame(n).tobytes()
+        pcm = self.mic.frame_bytes(n)
         sent = time.perf_counter_ns()
         sent = await self.transport.send_audio(pcm) or sent
         self.timeline.send_ns.append(sent)

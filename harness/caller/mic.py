@@ -10,15 +10,18 @@ import numpy as np
 from harness.audio.frames import FRAME_SAMPLES
 
 
+SILENT_FRAME = bytes(2 * FRAME_SAMPLES)
+
+
 @dataclass
 class _Clip:
     start: int
     samples: np.ndarray
     done: asyncio.Event
+    end: int = 0
 
-    @property
-    def end(self) -> int:
-        return self.start + len(self.samples)
+    def __post_init__(self) -> None:
+        self.end = self.start + len(self.samples)
 
 
 class Microphone:
@@ -50,6 +53,18 @@ class Microphone:
                 a, b = max(lo, c.start), min(hi, c.end)
                 out[a - lo : b - lo] = c.samples[a - c.start : b - c.start]
         return out
+
+    def frame_bytes(self, n: int) -> bytes:
+        """Frame n as PCM16LE bytes, without building an array where no clip or one clip fills it
+        (every caller sends one each 20 ms: most frames are silence or one clip's samples)."""
+        lo, hi = n * FRAME_SAMPLES, (n + 1) * FRAME_SAMPLES
+        inside = [c for c in self._clips if c.start < hi and c.end > lo]
+        if not inside:
+            return SILENT_FRAME
+        if len(inside) == 1 and inside[0].start <= lo and inside[0].end >= hi:
+            c = inside[0]
+            return c.samples[lo - c.start:hi - c.start].tobytes()
+        return self.frame(n).tobytes()
 
     def mark_sent(self, n: int) -> None:
         """Frame n went out: clips that ended inside it are done."""

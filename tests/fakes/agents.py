@@ -1,6 +1,8 @@
-"""Targets that are not voice agents: a silent WebSocket and an HTTP server without WebSockets."""
+"""Targets that are not voice agents: a silent WebSocket, an HTTP server without WebSockets, an echo."""
 
 from __future__ import annotations
+
+import asyncio
 
 from aiohttp import web
 
@@ -90,3 +92,45 @@ def http_status_server(status: int, body: str = "", content_type: str = "text/pl
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", answer)
     return _Server(app)
+
+
+def echo_agent():
+    """EchoAgent: an `AgentServer` (front door, lean ws-pcm) whose calls echo every audio message
+    back, answer each JSON event with {"type": "echo", "of": …}, and fail on {"type": "boom"}."""
+    from harness.agent.links import CallerAudio
+    from harness.agent.server import AgentServer
+
+    class EchoAgent(AgentServer):
+        agent = "echo"
+
+        def __init__(self):
+            super().__init__()
+            self.call_ids: list[str] = []
+            self.events: list[dict] = []
+
+        async def serve_call(self, link) -> None:
+            self.call_ids.append(link.call_id)
+            replies: asyncio.Queue = asyncio.Queue()
+
+            def on_item(item) -> None:
+                if isinstance(item, CallerAudio):
+                    replies.put_nowait(item.pcm16)
+                    return
+                if item.event.get("type") == "boom":
+                    raise ValueError("boom, as asked")
+                self.events.append(item.event)
+                replies.put_nowait({"type": "echo", "of": item.event})
+
+            async def answer() -> None:
+                while True:
+                    reply = await replies.get()
+                    await (link.send_audio(reply) if isinstance(reply, bytes) else link.send_event(reply))
+
+            async with asyncio.TaskGroup() as tg:
+                answering = tg.create_task(answer())
+                try:
+                    await link.pump(on_item)
+                finally:
+                    answering.cancel()
+
+    return EchoAgent()

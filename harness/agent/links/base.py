@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import AsyncIterator, Union
+from typing import AsyncIterator, Callable, Union
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,12 @@ class CallLink(abc.ABC):
     @abc.abstractmethod
     def inbound(self) -> AsyncIterator[Inbound]:
         """Everything the caller sends, in order, until it hangs up."""
+
+    async def pump(self, on_item: Callable[[Inbound], None]) -> None:
+        """Hand everything the caller sends to `on_item`, in order, until it hangs up. Links that
+        parse on the socket's callback override this to call `on_item` there (no task hop)."""
+        async for item in self.inbound():
+            on_item(item)
 
     @abc.abstractmethod
     async def send_audio(self, pcm16: bytes) -> int | None:

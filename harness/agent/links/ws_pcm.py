@@ -1,55 +1,95 @@
-"""The agent's end of ws-pcm: binary PCM16 frames both ways, JSON text for events."""
+"""The agent's end of ws-pcm: binary PCM16 frames both ways, JSON text for events.
+
+Served by the lean framing (`transports/ws_frames.py`) after the front door's upgrade: frames
+are parsed and stamped in `data_received`, and `pump` hands each one to the session right
+there, with no task hop per 20 ms message.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from typing import AsyncIterator
-
-import aiohttp
-from aiohttp import web
+from typing import AsyncIterator, Callable
 
 from harness.agent.links.base import CallerAudio, CallerEvent, CallLink, Inbound
-from harness.transports import stamping
+from harness.transports.ws_frames import OP_BINARY, OP_TEXT, WsFrames
+
+MAX_MESSAGE_BYTES = 16 * 2**20
+
+
+def _item(arrival_ns: int, op: int, payload: bytes) -> Inbound | None:
+    if op == OP_BINARY:
+        return CallerAudio(payload, arrival_ns)
+    try:
+        ev = json.loads(payload)
+    except ValueError:
+        return None
+    return CallerEvent(ev, arrival_ns) if isinstance(ev, dict) else None
 
 
 class WsPcmLink(CallLink):
     transport = "ws-pcm"
 
-    def __init__(self, ws: web.WebSocketResponse, stamper, call_id: str):
+    def __init__(self, frames: WsFrames, call_id: str):
         super().__init__(call_id)
-        self.ws, self._stamper = ws, stamper
+        self.frames = frames
 
     @classmethod
-    async def accept(cls, request: web.Request, call_id: str) -> "WsPcmLink":
-        ws = web.WebSocketResponse(max_msg_size=0, autoping=True, heartbeat=None)
-        await ws.prepare(request)
-        return cls(ws, stamping.install(request.transport), call_id)
+    def take_over(cls, transport: asyncio.Transport, call_id: str, rest: bytes = b"") -> "WsPcmLink":
+        """Serve an upgraded connection: the lean framing becomes its protocol."""
+        frames = WsFrames(client=False, max_message=MAX_MESSAGE_BYTES)
+        transport.set_protocol(frames)
+        frames.connection_made(transport)
+        if rest:
+            frames.data_received(rest)
+        return cls(frames, call_id)
 
     async def inbound(self) -> AsyncIterator[Inbound]:
+        async for msg in self.frames.messages():
+            item = _item(*msg)
+            if item is not None:
+                yield item
+
+    async def pump(self, on_item: Callable[[Inbound], None]) -> None:
+        frames, failed = self.frames, []
+
+        def deliver(arrival_ns: int, op: int, payload: bytes) -> None:
+            item = _item(arrival_ns, op, payload)
+            if item is None or failed:
+                return
+            try:
+                on_item(item)
+            except Exception as e:  # noqa: BLE001 - re-raised from pump, where the session awaits
+                failed.append(e)
+                frames.send_close(1011, b"agent error")
+                frames.transport.close()
+
+        while frames.queue:
+            deliver(*frames.queue.popleft())
+        frames.on_message = deliver
+        loop = asyncio.get_running_loop()
         try:
-            async for msg in self.ws:
-                now = stamping.arrival_ns(self._stamper)
-                if msg.type == aiohttp.WSMsgType.BINARY:
-                    yield CallerAudio(msg.data, now)
-                elif msg.type == aiohttp.WSMsgType.TEXT:
-                    try:
-                        ev = json.loads(msg.data)
-                    except ValueError:
-                        continue
-                    if isinstance(ev, dict):
-                        yield CallerEvent(ev, now)
-        except ConnectionResetError:
-            return
+            while not frames.ended:
+                frames.waiter = loop.create_future()
+                await frames.waiter
+        finally:
+            frames.on_message, frames.waiter = None, None
+        if failed:
+            raise failed[0]
 
     async def send_audio(self, pcm16: bytes) -> int:
         sent = time.perf_counter_ns()
-        await self.ws.send_bytes(pcm16)
+        self.frames.write(OP_BINARY, pcm16)
         return sent
 
     async def send_event(self, event: dict) -> None:
-        await self.ws.send_str(json.dumps(event))
+        self.frames.write(OP_TEXT, json.dumps(event).encode())
 
     async def hang_up(self, code: int = 1000, reason: str = "") -> None:
-        if not self.ws.closed:
-            await self.ws.close(code=code, message=reason.encode()[:120])
+        await self.frames.close(code, reason.encode()[:120])
+
+    def abort(self) -> None:
+        """Drop the connection at once (the server is stopping)."""
+        if self.frames.transport is not None:
+            self.frames.transport.abort()

@@ -1,0 +1,73 @@
+"""The agent server's front door: ws-pcm upgrades answered on the socket, the rest to aiohttp."""
+
+import asyncio
+import base64
+import json
+import os
+
+import aiohttp
+
+from tests.fakes.agents import echo_agent
+
+
+async def raw_request(port: int, head: str) -> bytes:
+    """Send a request head on a plain socket; everything the server says until it closes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head.encode())
+    try:
+        return await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+
+
+def upgrade_head(path="/ws", version="13", key=None, connection="Upgrade") -> str:
+    key = key if key is not None else base64.b64encode(os.urandom(16)).decode()
+    return (f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: {connection}\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {version}\r\n\r\n")
+
+
+async def test_an_independent_client_talks_to_the_lean_endpoint():
+    # aiohttp's client, not turnbench's: the server side must speak the RFC, not just our dialect
+    async with echo_agent() as agent, aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"ws://127.0.0.1:{agent.port}/ws?call_id=abc") as ws:
+            pcm = os.urandom(640)
+            await ws.send_bytes(pcm)
+            assert (await ws.receive(timeout=5)).data == pcm
+            big = os.urandom(200_000)  # a 64-bit length on the wire
+            await ws.send_bytes(big)
+            assert (await ws.receive(timeout=5)).data == big
+            await ws.send_str(json.dumps({"type": "hello", "n": 1}))
+            msg = await ws.receive(timeout=5)
+            assert json.loads(msg.data) == {"type": "echo", "of": {"type": "hello", "n": 1}}
+            await ws.send_str("not json")  # ignored, the call goes on
+            await ws.send_bytes(b"\x01\x02")
+            assert (await ws.receive(timeout=5)).data == b"\x01\x02"
+        for _ in range(100):
+            if agent.calls_active == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert agent.call_ids == ["abc"] and agent.events == [{"type": "hello", "n": 1}]
+        assert agent.calls_active == 0
+
+
+async def test_other_requests_still_reach_aiohttp():
+    async with echo_agent() as agent, aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{agent.port}/health") as r:
+            assert r.status == 200 and (await r.json())["agent"] == "echo"
+        async with http.get(f"http://127.0.0.1:{agent.port}/ws") as r:  # no upgrade asked for
+            assert r.status == 426 and "open it as a WebSocket" in await r.text()
+        async with http.get(f"http://127.0.0.1:{agent.port}/nowhere") as r:
+            assert r.status == 404
+
+
+async def test_bad_upgrades_are_refused_with_the_reason():
+    async with echo_agent() as agent:
+        said = await raw_request(agent.port, upgrade_head(version="8"))
+        assert said.startswith(b"HTTP/1.1 426") and b"Sec-WebSocket-Version: 13" in said
+        said = await raw_request(agent.port, upgrade_head(key="short"))
+        assert said.startswith(b"HTTP/1.1 400") and b"'short' is not 16 bytes" in said
+        said = await raw_request(agent.port, upgrade_head(connection="keep-alive"))
+        assert said.startswith(b"HTTP/1.1 400") and b"Connection: Upgrade" in said
+        said = await raw_request(agent.port, "NONSENSE\r\n\r\n")  # aiohttp's own answer
+        assert b" 400 Bad Request" in said.split(b"\r\n")[0]
+        assert agent.calls_active == 0 and agent.call_ids == []

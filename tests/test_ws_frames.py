@@ -1,0 +1,97 @@
+"""The lean WebSocket framing at the agent's end (server role), driven frame by frame from a
+raw socket: fragments, pings, the mask rule, failures and shutdown."""
+
+import asyncio
+import logging
+import os
+
+from harness.transports.ws_frames import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
+                                          frame_header, mask)
+from tests.fakes.agents import echo_agent
+from tests.test_front_door import upgrade_head
+
+
+class RawPeer:
+    """A client that writes whatever frames a test wants (masked or not)."""
+
+    async def open(self, port: int) -> "RawPeer":
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
+        self.writer.write(upgrade_head().encode())
+        head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 101")
+        return self
+
+    def send(self, op: int, payload: bytes, fin: bool = True, masked: bool = True) -> None:
+        key = os.urandom(4) if masked else b""
+        first = frame_header(op, len(payload), key)
+        first = bytes([first[0] if fin else first[0] & 0x7F]) + first[1:]
+        self.writer.write(first + (mask(payload, key) if masked else payload))
+
+    async def frame(self) -> tuple[int, bytes]:
+        b0, b1 = await asyncio.wait_for(self.reader.readexactly(2), 5)
+        assert not b1 & 0x80, "servers must not mask"
+        n = b1 & 0x7F
+        if n == 126:
+            n = int.from_bytes(await self.reader.readexactly(2), "big")
+        elif n == 127:
+            n = int.from_bytes(await self.reader.readexactly(8), "big")
+        return b0 & 0x0F, await self.reader.readexactly(n)
+
+    async def closed(self) -> bool:
+        return await asyncio.wait_for(self.reader.read(), 5) == b""
+
+
+async def test_fragments_are_reassembled_and_pings_answered():
+    async with echo_agent() as agent:
+        peer = await RawPeer().open(agent.port)
+        parts = [os.urandom(100), os.urandom(300), os.urandom(7)]
+        peer.send(OP_BINARY, parts[0], fin=False)
+        peer.send(OP_PING, b"are you there")  # control frames may come between fragments
+        peer.send(OP_CONT, parts[1], fin=False)
+        peer.send(OP_CONT, parts[2])
+        assert await peer.frame() == (OP_PONG, b"are you there")
+        assert await peer.frame() == (OP_BINARY, b"".join(parts))
+        peer.send(OP_CLOSE, (1000).to_bytes(2, "big"))
+        assert await peer.frame() == (OP_CLOSE, (1000).to_bytes(2, "big"))
+        assert await peer.closed()
+
+
+async def test_an_unmasked_client_frame_is_a_protocol_error():
+    async with echo_agent() as agent:
+        peer = await RawPeer().open(agent.port)
+        peer.send(OP_BINARY, b"\x00" * 640, masked=False)
+        op, payload = await peer.frame()
+        assert op == OP_CLOSE and int.from_bytes(payload[:2], "big") == 1002
+        assert await peer.closed()
+
+
+async def test_a_failing_session_closes_with_1011_and_is_logged(caplog):
+    caplog.set_level(logging.ERROR, "harness.agent.server")
+    async with echo_agent() as agent:
+        peer = await RawPeer().open(agent.port)
+        peer.send(OP_TEXT, b'{"type": "boom"}')
+        peer.send(OP_BINARY, b"\x00" * 640)  # after the failure: not served
+        op, payload = await peer.frame()
+        assert (op, int.from_bytes(payload[:2], "big")) == (OP_CLOSE, 1011)
+        assert await peer.closed()
+        for _ in range(100):
+            if agent.calls_active == 0 and caplog.records:
+                break
+            await asyncio.sleep(0.01)
+        assert agent.calls_active == 0
+    assert any("boom, as asked" in repr(r.exc_info) for r in caplog.records)
+
+
+async def test_stopping_the_server_ends_calls_in_flight():
+    agent = await echo_agent().start()
+    try:
+        peers = [await RawPeer().open(agent.port) for _ in range(3)]
+        for p in peers:
+            p.send(OP_BINARY, b"\x01" * 320)
+            assert (await p.frame())[0] == OP_BINARY
+        assert agent.calls_active == 3
+    finally:
+        await agent.stop()
+    assert agent.calls_active == 0
+    for p in peers:
+        assert await p.closed()
