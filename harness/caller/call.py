@@ -8,8 +8,6 @@ import random
 import time
 from dataclasses import dataclass
 
-import numpy as np
-
 from harness.audio.fixtures import Fixture, FixtureLibrary
 from harness.audio.frames import FRAME_NS, FRAME_SAMPLES, SAMPLE_RATE
 from harness.caller.listener import Listener
@@ -162,18 +160,20 @@ class Call:
             n += 1
 
     async def _receive_loop(self) -> None:
+        await self.transport.pump(self._on_received)
+
+    def _on_received(self, item) -> None:
         tl = self.timeline
-        async for item in self.transport.received():
-            if isinstance(item, AudioReceived):
-                tl.add_audio(item)
-                self.listener.feed(item.arrival_ns, item.samples)
-            elif isinstance(item, EventReceived):
-                tl.events.append(item)
-                if item.event.get("type") == "error" and not tl.error:  # the agent says why it gives up
-                    tl.error = f"agent error: {item.event.get('message', '?')}"
-            elif isinstance(item, PlayoutCleared):
-                tl.clears.append(item)
-                self.listener.clear(item.arrival_ns)
+        if isinstance(item, AudioReceived):
+            tl.add_audio(item)
+            self.listener.feed(item.arrival_ns, item.samples)
+        elif isinstance(item, EventReceived):
+            tl.events.append(item)
+            if item.event.get("type") == "error" and not tl.error:  # the agent says why it gives up
+                tl.error = f"agent error: {item.event.get('message', '?')}"
+        elif isinstance(item, PlayoutCleared):
+            tl.clears.append(item)
+            self.listener.clear(item.arrival_ns)
 
     async def _script(self) -> None:
         plans = iter(self.plans)

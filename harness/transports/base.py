@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import AsyncIterator, Union
+from typing import AsyncIterator, Callable, Union
 
 import numpy as np
 
@@ -64,6 +64,12 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def received(self) -> AsyncIterator[Received]:
         """Everything the agent sends, in arrival order, until the call ends."""
+
+    async def pump(self, on_item: Callable[[Received], None]) -> None:
+        """Hand everything the agent sends to `on_item`, in arrival order, until the call ends.
+        Transports that parse in the socket's callback override this to call `on_item` there."""
+        async for item in self.received():
+            on_item(item)
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -149,6 +149,11 @@ class WsClient:
         """Whole messages in arrival order until the connection ends."""
         return self._p.messages()
 
+    async def pump(self, on_message) -> None:
+        """Every whole message to `on_message(arrival_ns, opcode, payload)` as it is read, until the
+        connection ends (`WsFrames.pump`)."""
+        await self._p.pump(on_message)
+
     async def close(self, code: int = 1000) -> None:
         """The closing handshake (bounded), then the socket; safe to call twice."""
         if self._p is not None:

@@ -270,6 +270,36 @@ class WsFrames(asyncio.Protocol):
             await self.waiter
             self.waiter = None
 
+    async def pump(self, on_message: Callable[[int, int, bytes], None]) -> None:
+        """Hand every whole message to `on_message` as its last byte is read (no task hop per
+        message), until the connection ends. An exception `on_message` raises closes the
+        connection (1011) and is raised here."""
+        failed: list[Exception] = []
+
+        def deliver(arrival_ns: int, op: int, payload: bytes) -> None:
+            if failed:
+                return
+            try:
+                on_message(arrival_ns, op, payload)
+            except Exception as e:  # noqa: BLE001 - re-raised below, where the consumer awaits
+                failed.append(e)
+                self.send_close(1011)
+                if self.transport is not None:
+                    self.transport.close()
+
+        while self.queue:
+            deliver(*self.queue.popleft())
+        self.on_message = deliver
+        loop = asyncio.get_running_loop()
+        try:
+            while not self.ended:
+                self.waiter = loop.create_future()
+                await self.waiter
+        finally:
+            self.on_message, self.waiter = None, None
+        if failed:
+            raise failed[0]
+
     async def close(self, code: int = 1000, reason: bytes = b"") -> None:
         """The closing handshake (bounded), then the socket; safe to call twice."""
         if self.transport is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 import numpy as np
 
@@ -49,24 +49,36 @@ class WsPcmTransport(Transport):
     async def send_event(self, event: dict) -> None:
         self._ws.send_text(json.dumps(event))
 
+    def _item(self, now: int, op: int, data: bytes) -> Received | None:
+        if op == OP_BINARY:
+            if self._odd_byte or len(data) % 2:
+                data = self._odd_byte + data
+                self._odd_byte, data = (data[-1:], data[:-1]) if len(data) % 2 else (b"", data)
+            return AudioReceived(now, np.frombuffer(data, dtype="<i2")) if data else None
+        text = data.decode("utf-8", "replace")
+        try:
+            event = json.loads(text)
+            if not isinstance(event, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as e:
+            self._protocol_errors.append(f"malformed JSON text frame ({e}): {text[:80]!r}")
+            return None
+        return EventReceived(now, event)
+
     async def received(self) -> AsyncIterator[Received]:
-        async for now, op, data in self._ws.messages():
-            if op == OP_BINARY:
-                if self._odd_byte or len(data) % 2:
-                    data = self._odd_byte + data
-                    self._odd_byte, data = (data[-1:], data[:-1]) if len(data) % 2 else (b"", data)
-                if data:
-                    yield AudioReceived(now, np.frombuffer(data, dtype="<i2"))
-                continue
-            text = data.decode("utf-8", "replace")
-            try:
-                event = json.loads(text)
-                if not isinstance(event, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as e:
-                self._protocol_errors.append(f"malformed JSON text frame ({e}): {text[:80]!r}")
-                continue
-            yield EventReceived(now, event)
+        async for msg in self._ws.messages():
+            item = self._item(*msg)
+            if item is not None:
+                yield item
+
+    async def pump(self, on_item: Callable[[Received], None]) -> None:
+        """Each message goes to `on_item` from the socket's read callback (no task hop)."""
+        def deliver(now: int, op: int, data: bytes) -> None:
+            item = self._item(now, op, data)
+            if item is not None:
+                on_item(item)
+
+        await self._ws.pump(deliver)
 
     async def close(self) -> None:
         if self._open:
@@ -77,6 +89,8 @@ class WsPcmTransport(Transport):
 class AiohttpWsPcmTransport(WsPcmTransport):
     """ws-pcm on aiohttp's client: the straightforward stack, kept as the baseline
     `turnbench bench capacity` measures the lean client against (`client="aiohttp"`)."""
+
+    pump = Transport.pump
 
     def __init__(self, url: str, connect_timeout_s: float = 10.0, headers: dict | None = None):
         super().__init__(url, connect_timeout_s, headers)

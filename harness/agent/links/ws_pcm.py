@@ -52,31 +52,12 @@ class WsPcmLink(CallLink):
                 yield item
 
     async def pump(self, on_item: Callable[[Inbound], None]) -> None:
-        frames, failed = self.frames, []
-
         def deliver(arrival_ns: int, op: int, payload: bytes) -> None:
             item = _item(arrival_ns, op, payload)
-            if item is None or failed:
-                return
-            try:
+            if item is not None:
                 on_item(item)
-            except Exception as e:  # noqa: BLE001 - re-raised from pump, where the session awaits
-                failed.append(e)
-                frames.send_close(1011, b"agent error")
-                frames.transport.close()
 
-        while frames.queue:
-            deliver(*frames.queue.popleft())
-        frames.on_message = deliver
-        loop = asyncio.get_running_loop()
-        try:
-            while not frames.ended:
-                frames.waiter = loop.create_future()
-                await frames.waiter
-        finally:
-            frames.on_message, frames.waiter = None, None
-        if failed:
-            raise failed[0]
+        await self.frames.pump(deliver)
 
     async def send_audio(self, pcm16: bytes) -> int:
         sent = time.perf_counter_ns()
