@@ -165,3 +165,25 @@ async def test_a_saturated_engine_says_so(quick):
         assert h["overloaded"] is True
         assert any("send lateness" in w for w in h["overloaded_why"]), h["overloaded_why"]
         assert h["send_lateness_ms_p99"] > 5
+
+
+async def test_window_counts_every_frame_live_calls_sent_in_it(quick):
+    async with OracleServer(OracleConfig(delay_ms="3000")) as srv:
+        engine = Engine(config(quick, srv.url), "t")
+        await engine.executor.analyzer.start()
+        try:
+            for i in range(3):
+                engine._start_call(f"w{i}", i)
+            await asyncio.sleep(0.5)
+            engine.window_start()
+            before = {cid: len(call.timeline.send_ns) for cid, (call, _) in engine.executor.live.items()}
+            await asyncio.sleep(1.0)
+            w = engine.window_stats()
+            after = {cid: len(call.timeline.send_ns) for cid, (call, _) in engine.executor.live.items()}
+            await engine._drain(0.3)
+        finally:
+            engine.executor.analyzer.close()
+    assert w["calls_live"] == 3
+    assert w["frames"] == sum(after[c] - before[c] for c in after)
+    assert 3 * 45 <= w["frames"] <= 3 * 55  # 50 frames a second per call
+    assert 0 <= w["send_lateness_ms_p50"] <= w["send_lateness_ms_p99"]

@@ -207,7 +207,7 @@ class Engine:
             worst = np.full(int(k.max()) + 1, 0.0)
             np.maximum.at(worst, k, arr)
             bins = np.round(worst, 1).tolist()
-        return {"seconds": round(dt, 3), "calls_live": len(self.executor.live), "frames": len(late),
+        return {"seconds": round(dt, 3), "calls_live": len(self.executor.live), "frames": int(sum(map(len, late))),
                 "send_lateness_ms_p50": round(float(np.percentile(arr, 50)), 3),
                 "send_lateness_ms_p99": round(float(np.percentile(arr, 99)), 3),
                 "cpu_pct": round(100.0 * (CpuMeter._cpu() - c0) / max(1e-9, dt), 1),
