@@ -118,11 +118,21 @@ class OracleSession:
         self._triggers.sort()
 
     def on_audio(self, n_samples: int, arrival_ns: int) -> None:
-        """Caller audio arrived; fire every trigger whose sample is now in."""
+        """Caller audio arrived; fire every trigger whose sample is now in.
+
+        Called from the socket's read callback, so the triggers' work (drawing and synthesising a
+        reply) runs just after, on its own: done here, it would delay the read callbacks, and so
+        the arrival stamps, of every other call whose frame is waiting in the same loop pass."""
         self._received += n_samples
         self.frame_arrivals.append(arrival_ns)
-        while self._triggers and self._triggers[0][0] < self._received:
-            sample, _, what, idx = self._triggers.pop(0)
+        if self._triggers and self._triggers[0][0] < self._received:
+            due = []
+            while self._triggers and self._triggers[0][0] < self._received:
+                due.append(self._triggers.pop(0))
+            asyncio.get_running_loop().call_soon(self._fire, due, arrival_ns)
+
+    def _fire(self, due: list[tuple[int, int, str, int]], arrival_ns: int) -> None:
+        for sample, _, what, idx in due:
             getattr(self, f"_on_{what}")(idx, arrival_ns, sample)
 
     # -- behaviour ----------------------------------------------------------------------------

@@ -134,3 +134,42 @@ def echo_agent():
                     answering.cancel()
 
     return EchoAgent()
+
+
+def push_transport():
+    """PushTransport: a caller-side `Transport` whose `deliver(item)` hands an item to the call
+    synchronously, as a socket's read callback does (ws-pcm); nothing goes on a wire."""
+    from harness.transports.base import Transport
+
+    class PushTransport(Transport):
+        name = "push"
+
+        def __init__(self):
+            self.on_item = None
+            self._closed = asyncio.Event()
+
+        async def connect(self) -> None:
+            pass
+
+        async def send_audio(self, pcm16: bytes) -> None:
+            return None
+
+        async def send_event(self, event: dict) -> None:
+            pass
+
+        async def received(self):
+            await self._closed.wait()
+            return
+            yield
+
+        async def pump(self, on_item) -> None:
+            self.on_item = on_item
+            await self._closed.wait()
+
+        def deliver(self, item) -> None:
+            self.on_item(item)
+
+        async def close(self) -> None:
+            self._closed.set()
+
+    return PushTransport()
