@@ -60,6 +60,20 @@ async def test_other_requests_still_reach_aiohttp():
             assert r.status == 404
 
 
+async def test_an_upgrade_on_a_kept_alive_connection_is_served_too():
+    # aiohttp's client reuses the connection of a finished request for the next one, upgrade included:
+    # the front door never sees that head, so aiohttp's route must serve the call
+    async with echo_agent() as agent, aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{agent.port}/health") as r:
+            assert r.status == 200
+        async with http.ws_connect(f"ws://127.0.0.1:{agent.port}/ws?call_id=kept") as ws:
+            await ws.send_bytes(b"\x01\x02")
+            assert (await ws.receive(timeout=5)).data == b"\x01\x02"
+            await ws.send_str(json.dumps({"type": "hello"}))
+            assert json.loads((await ws.receive(timeout=5)).data) == {"type": "echo", "of": {"type": "hello"}}
+    assert agent.call_ids == ["kept"]
+
+
 async def test_bad_upgrades_are_refused_with_the_reason():
     async with echo_agent() as agent:
         said = await raw_request(agent.port, upgrade_head(version="8"))

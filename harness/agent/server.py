@@ -18,7 +18,7 @@ from aiohttp import web
 from harness.agent.front_door import FrontDoor, UpgradeRequested
 from harness.agent.links import CallerAudio, CallLink, LinkRefused
 from harness.agent.links.twilio import TwilioLink
-from harness.agent.links.ws_pcm import WsPcmLink
+from harness.agent.links.ws_pcm import AiohttpWsPcmLink, WsPcmLink
 from harness.agent.oracle import OracleSession, TurnTruth, truth_to_json
 from harness.agent.oracle_config import OracleConfig
 from harness.agent.oracle_voice import word_bank
@@ -63,7 +63,7 @@ class AgentServer:
 
     def app(self) -> web.Application:
         app = web.Application()
-        app.router.add_get(WS_PATH, self._ws_pcm_not_upgraded)
+        app.router.add_get(WS_PATH, self._ws_pcm_via_aiohttp)
         app.router.add_get(TWILIO_PATH, self._twilio)
         app.router.add_get("/health", self._health)
         try:
@@ -100,9 +100,15 @@ class AgentServer:
         if not task.cancelled() and task.exception() is not None:
             log.error("ws-pcm call %s failed", link.call_id, exc_info=task.exception())
 
-    async def _ws_pcm_not_upgraded(self, request: web.Request) -> web.Response:
-        return web.Response(status=426, headers={"Upgrade": "websocket", "Sec-WebSocket-Version": "13"},
-                            text=f"{WS_PATH} is ws-pcm: open it as a WebSocket (ws://…{WS_PATH})\n")
+    async def _ws_pcm_via_aiohttp(self, request: web.Request) -> web.StreamResponse:
+        """/ws reached through aiohttp: an upgrade on a kept-alive connection (served on aiohttp's
+        WebSocket), or a plain request (426, saying what this endpoint is)."""
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return web.Response(status=426, headers={"Upgrade": "websocket", "Sec-WebSocket-Version": "13"},
+                                text=f"{WS_PATH} is ws-pcm: open it as a WebSocket (ws://…{WS_PATH})\n")
+        link = await AiohttpWsPcmLink.accept(request, self.next_call_id(request.query, self.agent))
+        await self._serve_link(link)
+        return link.ws
 
     async def _twilio(self, request: web.Request) -> web.StreamResponse:
         link = await TwilioLink.accept(request, self.next_call_id(request.query, self.agent))

@@ -12,7 +12,11 @@ import json
 import time
 from typing import AsyncIterator, Callable
 
+import aiohttp
+from aiohttp import web
+
 from harness.agent.links.base import CallerAudio, CallerEvent, CallLink, Inbound
+from harness.transports import stamping
 from harness.transports.ws_frames import OP_BINARY, OP_TEXT, WsFrames
 
 MAX_MESSAGE_BYTES = 16 * 2**20
@@ -74,3 +78,44 @@ class WsPcmLink(CallLink):
         """Drop the connection at once (the server is stopping)."""
         if self.frames.transport is not None:
             self.frames.transport.abort()
+
+
+class AiohttpWsPcmLink(CallLink):
+    """ws-pcm on aiohttp's WebSocketResponse, for an upgrade the front door never saw: one sent on
+    a kept-alive connection after a plain request (aiohttp's client pools connections)."""
+
+    transport = "ws-pcm"
+
+    def __init__(self, ws: web.WebSocketResponse, stamper, call_id: str):
+        super().__init__(call_id)
+        self.ws, self._stamper = ws, stamper
+
+    @classmethod
+    async def accept(cls, request: web.Request, call_id: str) -> "AiohttpWsPcmLink":
+        ws = web.WebSocketResponse(max_msg_size=0, autoping=True, heartbeat=None)
+        await ws.prepare(request)
+        return cls(ws, stamping.install(request.transport), call_id)
+
+    async def inbound(self) -> AsyncIterator[Inbound]:
+        try:
+            async for msg in self.ws:
+                now = stamping.arrival_ns(self._stamper)
+                if msg.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
+                    item = _item(now, OP_BINARY if msg.type == aiohttp.WSMsgType.BINARY else OP_TEXT,
+                                 msg.data if isinstance(msg.data, bytes) else msg.data.encode())
+                    if item is not None:
+                        yield item
+        except ConnectionResetError:
+            return
+
+    async def send_audio(self, pcm16: bytes) -> int:
+        sent = time.perf_counter_ns()
+        await self.ws.send_bytes(pcm16)
+        return sent
+
+    async def send_event(self, event: dict) -> None:
+        await self.ws.send_str(json.dumps(event))
+
+    async def hang_up(self, code: int = 1000, reason: str = "") -> None:
+        if not self.ws.closed:
+            await self.ws.close(code=code, message=reason.encode()[:120])
