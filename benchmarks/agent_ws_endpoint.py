@@ -82,8 +82,7 @@ async def load(port: int, calls: int, warmup_s: float, seconds: float, server_pi
     def count(*_):
         got[0] += 1
 
-    for c in clients:
-        c._p.on_message = count
+    counting = [asyncio.create_task(c.pump(count)) for c in clients]
     slots = 20
     t0, tick = time.perf_counter(), 0
     window: tuple[float, float, int] | None = None
@@ -102,6 +101,7 @@ async def load(port: int, calls: int, warmup_s: float, seconds: float, server_pi
     wall, cpu, echoes = time.perf_counter() - window[0], cpu_s(server_pid) - window[1], got[0] - window[2]
     for c in clients:
         await c.close()
+    await asyncio.gather(*counting)
     return 100 * cpu / wall, echoes
 
 

@@ -1,6 +1,7 @@
 """The load engine: its socket protocol, open-loop arrivals against a slow agent, drain, saturation."""
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -121,18 +122,25 @@ async def test_open_loop_holds_the_offered_rate_when_the_agent_is_slow(quick):
     assert h["arrivals"] == {"offered": 8, "started": 8, "dropped": 0, "rate_per_s": 4.0, "process": "fixed"}
 
 
-async def test_drain_deadline_abandons_calls_and_hangs_up(quick):
+@contextlib.asynccontextmanager
+async def three_slow_calls(scenario: Path, prefix: str):
+    """An engine with three calls placed against an oracle that answers after 3 s; yields (oracle, engine)."""
     async with OracleServer(OracleConfig(delay_ms="3000")) as srv:
-        engine = Engine(config(quick, srv.url), "t")
+        engine = Engine(config(scenario, srv.url), "t")
         await engine.executor.analyzer.start()
         try:
             for i in range(3):
-                engine._start_call(f"a{i}", i)
-            await asyncio.sleep(0.8)
-            assert srv.health()["calls_active"] == 3
-            drained = await engine._drain(0.3)
+                engine._start_call(f"{prefix}{i}", i)
+            yield srv, engine
         finally:
             engine.executor.analyzer.close()
+
+
+async def test_drain_deadline_abandons_calls_and_hangs_up(quick):
+    async with three_slow_calls(quick, "a") as (srv, engine):
+        await asyncio.sleep(0.8)
+        assert srv.health()["calls_active"] == 3
+        drained = await engine._drain(0.3)
         assert drained["abandoned"] == 3 and not engine.calls
         assert engine.outcome.call_errors == ["run interrupted"] * 3
         for _ in range(50):
@@ -168,21 +176,14 @@ async def test_a_saturated_engine_says_so(quick):
 
 
 async def test_window_counts_every_frame_live_calls_sent_in_it(quick):
-    async with OracleServer(OracleConfig(delay_ms="3000")) as srv:
-        engine = Engine(config(quick, srv.url), "t")
-        await engine.executor.analyzer.start()
-        try:
-            for i in range(3):
-                engine._start_call(f"w{i}", i)
-            await asyncio.sleep(0.5)
-            engine.window_start()
-            before = {cid: len(call.timeline.send_ns) for cid, (call, _) in engine.executor.live.items()}
-            await asyncio.sleep(1.0)
-            w = engine.window_stats()
-            after = {cid: len(call.timeline.send_ns) for cid, (call, _) in engine.executor.live.items()}
-            await engine._drain(0.3)
-        finally:
-            engine.executor.analyzer.close()
+    async with three_slow_calls(quick, "w") as (_, engine):
+        await asyncio.sleep(0.5)
+        engine.window_start()
+        before = {cid: len(call.timeline.send_ns) for cid, (call, _) in engine.executor.live.items()}
+        await asyncio.sleep(1.0)
+        w = engine.window_stats()
+        after = {cid: len(call.timeline.send_ns) for cid, (call, _) in engine.executor.live.items()}
+        await engine._drain(0.3)
     assert w["calls_live"] == 3
     assert w["frames"] == sum(after[c] - before[c] for c in after)
     assert 3 * 45 <= w["frames"] <= 3 * 55  # 50 frames a second per call

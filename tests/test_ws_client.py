@@ -9,7 +9,8 @@ import pytest
 from aiohttp import WSMsgType, web
 
 from harness.transports import TargetUnreachable
-from harness.transports.ws_client import (OP_BINARY, OP_TEXT, WsClient, accept_key, frame_header, mask)
+from harness.transports.ws_client import WsClient
+from harness.transports.ws_frames import OP_BINARY, OP_TEXT, accept_key, frame_header, mask
 from tests.fakes.agents import ws_handler_server
 
 

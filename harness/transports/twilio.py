@@ -22,7 +22,8 @@ from harness.transports.base import (AudioReceived, EventReceived, PlayoutCleare
 from harness.transports.twilio_protocol import (MEDIA_FORMAT, MulawDecoder, MulawEncoder,
                                                 TwilioMessageError, b64, media_payload, parse)
 from harness.transports.websocket import check_ws_url
-from harness.transports.ws_client import OP_BINARY, WsClient, WsClosed
+from harness.transports.ws_client import WsClient
+from harness.transports.ws_frames import OP_BINARY, WsClosed
 
 
 class TwilioTransport(Transport):

@@ -15,8 +15,7 @@ from typing import AsyncIterator
 
 from harness.transports.base import TargetUnreachable
 from harness.transports.websocket import check_ws_url
-from harness.transports.ws_frames import (OP_BINARY, OP_TEXT, Message, WsClosed, WsFrames, accept_key,  # noqa: F401
-                                          frame_header, mask)
+from harness.transports.ws_frames import OP_BINARY, OP_TEXT, Message, WsFrames, accept_key
 
 MAX_HANDSHAKE_BYTES = 64 * 1024
 

@@ -11,7 +11,8 @@ import numpy as np
 
 from harness.transports.base import AudioReceived, EventReceived, Received, TargetUnreachable, Transport
 from harness.transports.websocket import check_ws_url
-from harness.transports.ws_client import OP_BINARY, WsClient
+from harness.transports.ws_client import WsClient
+from harness.transports.ws_frames import OP_BINARY
 
 __all__ = ["WsPcmTransport", "check_ws_url", "probe"]
 
