@@ -6,7 +6,7 @@ import time
 import numpy as np
 
 from harness.audio.frames import db_to_amplitude
-from harness.caller.listener import BLOCK_NS, Listener
+from harness.caller.listener import BLOCK_NS, Ear, Listener, ear
 
 
 def tone(dbfs: float, n: int = 320) -> np.ndarray:
@@ -58,3 +58,43 @@ async def test_wait_silence_follows_new_audio_and_a_clear_cuts_it_short():
     assert await ear.wait_silence(now, 100_000_000, now + 5_000_000_000)
     took_ms = (time.perf_counter_ns() - now) / 1e6
     assert 190 <= took_ms < 700, took_ms
+
+
+def test_the_ear_serves_chunks_and_clears_exactly_as_feeding_each_listener_would():
+    """Batched levels over many listeners (own thresholds, odd chunk lengths, clears between
+    chunks) leave every listener in the state per-chunk feeding leaves it in."""
+    rng = np.random.default_rng(3)
+    batched = [Listener(threshold_dbfs=t) for t in (-40, -40, -30, -55)]
+    direct = [Listener(threshold_dbfs=t) for t in (-40, -40, -30, -55)]
+    loop = asyncio.new_event_loop()
+    try:
+        e = Ear(loop)
+        t = 1_000_000_000
+        for _ in range(400):
+            i = int(rng.integers(len(batched)))
+            t += int(rng.integers(0, 30_000_000))
+            if rng.random() < 0.05:
+                e.clear(batched[i], t)
+                direct[i].clear(t)
+                continue
+            n = int(rng.choice([0, 50, 80, 320, 333, 640, 1000]))
+            level = rng.choice([-70, -45, -35, -25])
+            chunk = (rng.standard_normal(n) * db_to_amplitude(level) * 32768).astype(np.int16)
+            e.feed(batched[i], t, chunk)
+            direct[i].feed(t, chunk)
+            if rng.random() < 0.1:
+                e.serve()
+        e.serve()
+    finally:
+        loop.close()
+    for b, d in zip(batched, direct):
+        assert b._loud == d._loud and b.heard_end_ns == d.heard_end_ns
+    assert sum(len(d._loud) for d in direct) > 100  # the comparison saw loud blocks
+
+
+async def test_the_ear_serves_after_the_reads_of_the_loop_pass():
+    listener = Listener()
+    ear().feed(listener, 5_000_000, tone(-20))
+    assert listener.heard_end_ns == 0  # not yet: queued behind this pass
+    await asyncio.sleep(0)
+    assert listener.heard_end_ns == 5_000_000 + 20_000_000 and listener.first_loud_after(0) == 5_000_000

@@ -17,7 +17,10 @@ async def test_frames_hold_each_clip_at_its_sample_and_silence_elsewhere():
         start, _ = mic.schedule(clip, earliest)
         assert start >= earliest
         stream[start:start + len(clip)] = clip
-    for n in range(len(stream) // FRAME_SAMPLES):
+    frames = len(stream) // FRAME_SAMPLES
+    for n in range(frames):  # looked at before any is sent (no clip is done yet) …
+        assert mic.frame_bytes(n) == stream[n * FRAME_SAMPLES:(n + 1) * FRAME_SAMPLES].tobytes(), n
+    for n in range(frames):  # … and as they go out
         want = stream[n * FRAME_SAMPLES:(n + 1) * FRAME_SAMPLES]
         assert np.array_equal(mic.frame(n), want), n
         assert mic.frame_bytes(n) == want.tobytes(), n

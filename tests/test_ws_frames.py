@@ -41,6 +41,19 @@ class RawPeer:
         return await asyncio.wait_for(self.reader.read(), 5) == b""
 
 
+def test_masking_matches_the_rfc_byte_by_byte_for_silence_speech_and_odd_lengths():
+    """RFC 6455 §5.3: octet i XOR key[i mod 4], both ways; the silence shortcuts included."""
+    def reference(payload: bytes, key: bytes) -> bytes:
+        return bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+    for n in (0, 1, 3, 4, 5, 640, 641, 1002, 70_000):
+        key = os.urandom(4)
+        for payload in (os.urandom(n), bytes(n), (key * n)[:n], bytes(n - 1) + b"\x01" if n else b""):
+            masked = mask(payload, key)
+            assert masked == reference(payload, key), (n, payload[:8])
+            assert mask(masked, key) == payload
+
+
 async def test_fragments_are_reassembled_and_pings_answered():
     async with echo_agent() as agent:
         peer = await RawPeer().open(agent.port)

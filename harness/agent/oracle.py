@@ -17,7 +17,7 @@ from typing import Awaitable, Callable
 import numpy as np
 
 from harness.agent.oracle_config import OracleConfig
-from harness.agent.oracle_voice import synth_reply, white_noise
+from harness.agent.oracle_voice import synth_reply_pcm, white_noise
 from harness.audio.frames import FRAME_SAMPLES, SAMPLE_NS, SAMPLE_RATE, float_to_pcm16
 from harness.caller.pacing import sleep_until
 
@@ -184,13 +184,11 @@ class OracleSession:
 
     def _schedule_reply(self, idx: int, heard_at_ns: int) -> None:
         cfg = self.cfg
-        voice = synth_reply(cfg.reply_ms, self._rng, cfg.level_dbfs)
         lead = int(cfg.leading_silence_ms * SAMPLE_RATE / 1000)
-        voice = np.concatenate([np.zeros(lead, np.float32), voice])
-        audio = voice.copy()
+        voice, pcm = synth_reply_pcm(cfg.reply_ms, self._rng, cfg.level_dbfs, lead)
         if cfg.noise_dbfs is not None:
-            audio += white_noise(len(audio), cfg.noise_dbfs, self._rng)
-        reply = _Reply(idx, float_to_pcm16(audio), voice, heard_at_ns - int(lead * SAMPLE_NS))
+            pcm = float_to_pcm16(voice + white_noise(len(voice), cfg.noise_dbfs, self._rng))
+        reply = _Reply(idx, pcm, voice, heard_at_ns - int(lead * SAMPLE_NS))
         self._pending = reply
         self._replies.append(reply)
         self._wake.set()

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from harness.audio.frames import SAMPLE_RATE, db_to_amplitude
+from harness.audio.frames import SAMPLE_RATE, db_to_amplitude, float_to_pcm16
 
 
 @lru_cache(maxsize=8)
@@ -28,25 +28,51 @@ def word_bank(level_dbfs: float, f0_hz: float = 140.0, n: int = 32, seed: int = 
     return tuple(words)
 
 
-def synth_reply(duration_ms: float, rng: np.random.Generator, level_dbfs: float = -20.0) -> np.ndarray:
-    """A float32 reply of about `duration_ms` whose first and last samples are audible."""
-    bank = word_bank(float(level_dbfs))
+@lru_cache(maxsize=8)
+def word_bank_pcm(level_dbfs: float) -> tuple[np.ndarray, ...]:
+    """`word_bank` as PCM16 samples, converted once (a reply's PCM is then a concatenation too)."""
+    return tuple(float_to_pcm16(w) for w in word_bank(level_dbfs))
+
+
+def _reply_plan(duration_ms: float, rng: np.random.Generator, bank: tuple[np.ndarray, ...]) -> list[tuple[int, int]]:
+    """(word index, samples) per part of a reply; word index -1 is a gap of silence."""
     total = max(1, int(duration_ms * SAMPLE_RATE / 1000))
-    parts: list[np.ndarray] = []
+    parts: list[tuple[int, int]] = []
     pos = 0
     while True:
-        word = bank[int(rng.integers(len(bank)))]
-        if pos + len(word) >= total or not parts and len(word) >= total:
-            parts.append(word[: max(1, total - pos)] if parts else word[:total])
+        i = int(rng.integers(len(bank)))
+        word = len(bank[i])
+        if pos + word >= total or not parts and word >= total:
+            parts.append((i, max(1, total - pos) if parts else min(word, total)))
             break
-        parts.append(word)
-        pos += len(word)
+        parts.append((i, word))
+        pos += word
         gap = int(rng.uniform(0.06, 0.15) * SAMPLE_RATE)
         if total - (pos + gap) < int(0.08 * SAMPLE_RATE):  # never end on a gap or a sliver of a word
             break
-        parts.append(np.zeros(gap, np.float32))
+        parts.append((-1, gap))
         pos += gap
-    return np.concatenate(parts)
+    return parts
+
+
+def _join(plan: list[tuple[int, int]], bank: tuple[np.ndarray, ...], lead: int) -> np.ndarray:
+    dtype = bank[0].dtype
+    return np.concatenate([np.zeros(lead, dtype)] + [bank[i][:n] if i >= 0 else np.zeros(n, dtype) for i, n in plan])
+
+
+def synth_reply(duration_ms: float, rng: np.random.Generator, level_dbfs: float = -20.0) -> np.ndarray:
+    """A float32 reply of about `duration_ms` whose first and last samples are audible."""
+    bank = word_bank(float(level_dbfs))
+    return _join(_reply_plan(duration_ms, rng, bank), bank, 0)
+
+
+def synth_reply_pcm(duration_ms: float, rng: np.random.Generator, level_dbfs: float = -20.0,
+                    lead: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """`synth_reply` after `lead` samples of silence, as float32 and as the PCM16 it converts to,
+    the PCM joined from words converted once (no per-reply conversion; same draws from `rng`)."""
+    bank = word_bank(float(level_dbfs))
+    plan = _reply_plan(duration_ms, rng, bank)
+    return _join(plan, bank, lead), _join(plan, word_bank_pcm(float(level_dbfs)), lead)
 
 
 def white_noise(n: int, level_dbfs: float, rng: np.random.Generator) -> np.ndarray:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from harness.audio.fixtures import Fixture, FixtureLibrary
 from harness.audio.frames import FRAME_NS, FRAME_SAMPLES, SAMPLE_RATE
-from harness.caller.listener import Listener
+from harness.caller.listener import Listener, ear
 from harness.caller.metronome import Metronome
 from harness.caller.mic import Microphone
 from harness.caller.pacing import sleep_until
@@ -160,24 +160,25 @@ class Call:
             n += 1
 
     async def _receive_loop(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        self._ear = ear()
         await self.transport.pump(self._on_received)
 
     def _on_received(self, item) -> None:
         """Called from the socket's read callback (ws-pcm): records the item, and leaves the
-        listener's level work to just after it, so that work does not delay the reads, and the
-        arrival stamps, of the other calls whose messages wait in the same loop pass."""
+        listener's level work to the loop's `Ear` (just after the reads, all calls' chunks in one
+        pass), so that work does not delay the reads, and the arrival stamps, of the other calls
+        whose messages wait in the same loop pass."""
         tl = self.timeline
         if isinstance(item, AudioReceived):
             tl.add_audio(item)
-            self._loop.call_soon(self.listener.feed, item.arrival_ns, item.samples)
+            self._ear.feed(self.listener, item.arrival_ns, item.samples)
         elif isinstance(item, EventReceived):
             tl.events.append(item)
             if item.event.get("type") == "error" and not tl.error:  # the agent says why it gives up
                 tl.error = f"agent error: {item.event.get('message', '?')}"
         elif isinstance(item, PlayoutCleared):
             tl.clears.append(item)
-            self._loop.call_soon(self.listener.clear, item.arrival_ns)  # in order with the audio before it
+            self._ear.clear(self.listener, item.arrival_ns)  # in order with the audio before it
 
     async def _script(self) -> None:
         plans = iter(self.plans)

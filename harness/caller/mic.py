@@ -19,13 +19,17 @@ class _Clip:
     samples: np.ndarray
     done: asyncio.Event
     end: int = 0
+    pcm: bytes = b""
+    """The samples as PCM16LE bytes (converted once: a frame is a slice of them)."""
 
     def __post_init__(self) -> None:
         self.end = self.start + len(self.samples)
+        self.pcm = self.samples.astype("<i2").tobytes()
 
 
 class Microphone:
-    """Produces frame n of the caller's stream; clips are placed by stream sample index."""
+    """Produces frame n of the caller's stream; clips are placed by stream sample index, each after
+    the ones before it (so `_clips` is in stream order)."""
 
     def __init__(self) -> None:
         self._clips: list[_Clip] = []
@@ -55,25 +59,25 @@ class Microphone:
         return out
 
     def frame_bytes(self, n: int) -> bytes:
-        """Frame n as PCM16LE bytes, without building an array where no clip or one clip fills it
-        (every caller sends one each 20 ms: most frames are silence or one clip's samples)."""
-        lo, hi = n * FRAME_SAMPLES, (n + 1) * FRAME_SAMPLES
-        inside = [c for c in self._clips if c.start < hi and c.end > lo]
-        if not inside:
+        """Frame n as PCM16LE bytes: silence, or a slice of one clip's bytes, without building an
+        array (every caller sends one each 20 ms, and nearly all are one of those two)."""
+        clips = self._clips
+        if not clips:
             return SILENT_FRAME
-        if len(inside) == 1 and inside[0].start <= lo and inside[0].end >= hi:
-            c = inside[0]
-            return c.samples[lo - c.start:hi - c.start].tobytes()
+        lo, hi = n * FRAME_SAMPLES, (n + 1) * FRAME_SAMPLES
+        c = clips[0]
+        if c.end <= lo and len(clips) > 1:
+            c = next((c for c in clips if c.end > lo), c)
+        if c.start <= lo and c.end >= hi:
+            return c.pcm[2 * (lo - c.start):2 * (hi - c.start)]
+        if c.start >= hi or c.end <= lo:
+            return SILENT_FRAME
         return self.frame(n).tobytes()
 
     def mark_sent(self, n: int) -> None:
         """Frame n went out: clips that ended inside it are done."""
         self.frames_sent = n + 1
         edge = self.frames_sent * FRAME_SAMPLES
-        keep = []
-        for c in self._clips:
-            if c.end <= edge:
-                c.done.set()
-            else:
-                keep.append(c)
-        self._clips = keep
+        clips = self._clips
+        while clips and clips[0].end <= edge:
+            clips.pop(0).done.set()

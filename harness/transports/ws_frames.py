@@ -23,6 +23,8 @@ import struct
 import time
 from typing import Callable
 
+import numpy as np
+
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 MAX_UNSENT_BYTES = 4 * 2**20
@@ -57,13 +59,30 @@ class _Masks:
         return k
 
 
+_ZEROS: dict[int, bytes] = {}
+
+
 def mask(payload: bytes, key: bytes) -> bytes:
-    """`payload` XOR the repeated 4-byte `key` (one big-integer XOR, no per-byte Python)."""
+    """`payload` XOR the repeated 4-byte `key` (masking and unmasking are the same).
+
+    Silence is most of a call's audio each way, and its frames need no XOR: masked, an all-zero
+    payload is the key repeated, and a payload equal to the key repeated unmasks to zeros (two
+    comparisons at memory speed). Other payloads: one numpy XOR over 32-bit words (one big-integer
+    XOR when the length is not a multiple of 4); no per-byte Python either way."""
     n = len(payload)
     if not n:
         return b""
-    reps = key * (n // 4 + 1)
-    return (int.from_bytes(payload, "little") ^ int.from_bytes(reps[:n], "little")).to_bytes(n, "little")
+    stream = (key * (n // 4 + 1))[:n]
+    if payload == stream:
+        zeros = _ZEROS.get(n)
+        if zeros is None:
+            zeros = _ZEROS[n] = bytes(n) if n <= 65536 else b""
+        return zeros or bytes(n)
+    if not n % 4:
+        if payload == _ZEROS.get(n):
+            return stream
+        return (np.frombuffer(payload, np.uint32) ^ np.uint32(int.from_bytes(key, "little"))).tobytes()
+    return (int.from_bytes(payload, "little") ^ int.from_bytes(stream, "little")).to_bytes(n, "little")
 
 
 def frame_header(opcode: int, length: int, key: bytes = b"") -> bytes:
