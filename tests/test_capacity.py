@@ -20,6 +20,21 @@ def test_capacity_and_ratios():
     assert "shared: 100 callers sustained" in text and "× 2.0" in text
 
 
+def test_with_repeats_a_level_is_sustained_by_most_of_its_runs():
+    runs = [lv("shared", 500, 1.5, 60), lv("shared", 500, 19.0, 80), lv("shared", 500, 2.0, 66),
+            lv("shared", 600, 8.0, 78), lv("shared", 600, 3.0, 72), lv("shared", 600, 30.0, 88)]
+    for i, x in enumerate(runs):
+        x.run = i % 3
+    doc = capacity_document("ws-pcm", runs, {})
+    shared = doc["layouts"]["shared"]
+    assert shared["sustained_callers"] == 500 and shared["runs_held"] == "2/3"
+    assert shared["first_failed"] == 600 and shared["first_failed_runs_held"] == "1/3"
+    assert shared["cpu_pct_per_caller"] == 0.132  # the median run's 66 % / 500
+    text = capacity_table(doc)
+    assert "500 callers sustained on one core (in 2/3 runs;" in text and "600 held in 1/3 runs" in text
+    assert [line.split()[2] for line in text.splitlines()[1:7]] == ["1", "2", "3", "1", "2", "3"]
+
+
 def test_a_layout_that_never_held():
     doc = capacity_document("webrtc", [lv("per-call", 5, 8.0, 30)], {})
     assert doc["layouts"]["per-call"]["sustained_callers"] == 0 and "ratios" not in doc

@@ -4,9 +4,10 @@ raw socket: fragments, pings, the mask rule, failures and shutdown."""
 import asyncio
 import logging
 import os
+import random
 
-from harness.transports.ws_frames import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
-                                          frame_header, mask)
+from harness.transports.ws_frames import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, READ_BUFFER,
+                                          WsFrames, frame_header, mask)
 from tests.fakes.agents import echo_agent
 from tests.test_front_door import upgrade_head
 
@@ -52,6 +53,49 @@ def test_masking_matches_the_rfc_byte_by_byte_for_silence_speech_and_odd_lengths
             masked = mask(payload, key)
             assert masked == reference(payload, key), (n, payload[:8])
             assert mask(masked, key) == payload
+
+
+async def test_reads_of_any_size_yield_the_same_messages_whatever_the_frame_sizes():
+    """The receive buffer: reads split frames anywhere (one byte, a whole burst), frames longer
+    than the buffer, fragments; messages come out whole, in order, and the buffer does not grow
+    for ordinary traffic."""
+    rng = random.Random(5)
+    sizes = [0, 1, 5, 125, 126, 640, 65535, 65536, 3 * READ_BUFFER + 7] + [640] * 200
+    rng.shuffle(sizes)
+    stream, want = bytearray(), []
+    for n in sizes:
+        payload, key = os.urandom(n), os.urandom(4)
+        op = OP_TEXT if n == 5 else OP_BINARY
+        if n == 65536:  # sent in two fragments
+            half = n // 2
+            h1 = frame_header(op, half, key)
+            stream += bytes([h1[0] & 0x7F]) + h1[1:] + mask(payload[:half], key)
+            stream += frame_header(OP_CONT, n - half, key) + mask(payload[half:], key)
+        else:
+            stream += frame_header(op, n, key) + mask(payload, key)
+        want.append((op, payload))
+    for reads in ("bytes", "small", "large"):
+        frames = WsFrames(client=False, max_message=2**24)
+        got = []
+        frames.on_message = lambda t, op, data: got.append((op, data))
+        at = 0
+        while at < len(stream):
+            room = frames.get_buffer(-1)
+            most = {"bytes": 1, "small": rng.randint(1, 700), "large": len(room)}[reads]
+            n = min(len(room), most, len(stream) - at)
+            room[:n] = stream[at:at + n]
+            del room
+            frames.buffer_updated(n)
+            at += n
+        assert got == want, reads
+        assert not frames.errors
+    small = WsFrames(client=False, max_message=2**24)
+    small.data_received(bytes(stream[:len(stream) // 2]))
+    assert len(small.buf) >= 3 * READ_BUFFER  # grew for the long frame …
+    ordinary = WsFrames(client=False, max_message=2**24)
+    for _ in range(500):
+        ordinary.data_received(frame_header(OP_BINARY, 640, b"abcd") + mask(bytes(640), b"abcd"))
+    assert len(ordinary.buf) == READ_BUFFER  # … and not for ordinary traffic
 
 
 async def test_fragments_are_reassembled_and_pings_answered():

@@ -60,8 +60,10 @@ class _Reply:
     turn: int
     audio: np.ndarray
     """PCM16 samples as sent (converted once per reply: per chunk, the conversion's own overhead
-    was ~8 % of the oracle's CPU at 400 calls)."""
-    voice: np.ndarray
+    was ~8 % of the oracle's CPU at 400 calls); emptied once played (only `runs` and `chunks`
+    make the truth, and hundreds of calls' replies would otherwise pile up until hang-up)."""
+    voice: np.ndarray | None
+    """The reply without noise, where `runs` is not given."""
     first_send_ns: int
     stop_at_ns: int | None = None
     chunks: list[tuple[int, int, int, int, int]] = field(default_factory=list)
@@ -185,10 +187,11 @@ class OracleSession:
     def _schedule_reply(self, idx: int, heard_at_ns: int) -> None:
         cfg = self.cfg
         lead = int(cfg.leading_silence_ms * SAMPLE_RATE / 1000)
-        voice, pcm = synth_reply_pcm(cfg.reply_ms, self._rng, cfg.level_dbfs, lead)
-        if cfg.noise_dbfs is not None:
+        noisy = cfg.noise_dbfs is not None
+        pcm, runs, voice = synth_reply_pcm(cfg.reply_ms, self._rng, cfg.level_dbfs, lead, with_voice=noisy)
+        if noisy:
             pcm = float_to_pcm16(voice + white_noise(len(voice), cfg.noise_dbfs, self._rng))
-        reply = _Reply(idx, pcm, voice, heard_at_ns - int(lead * SAMPLE_NS))
+        reply = _Reply(idx, pcm, None, heard_at_ns - int(lead * SAMPLE_NS), runs=runs)
         self._pending = reply
         self._replies.append(reply)
         self._wake.set()
@@ -261,19 +264,22 @@ class OracleSession:
         step = max(1, int(self.cfg.chunk_ms * SAMPLE_RATE / 1000))
         chunk_ns = step * SAMPLE_NS / self.cfg.burst if self.cfg.burst > 0 else 0
         lookahead = 10_000_000 if self.cfg.burst > 0 else 0
-        for k, a in enumerate(range(0, len(r.audio), step)):
-            due = int(r.first_send_ns + k * chunk_ns) - (lookahead if k else 0)
-            await sleep_until(due)
-            b = min(a + step, len(r.audio))
-            heard = max(time.perf_counter_ns(), self._heard_end_ns)
-            if r.stop_at_ns is not None:
-                b = min(b, a + int((r.stop_at_ns - heard) / SAMPLE_NS))
-                if b <= a:
+        try:
+            for k, a in enumerate(range(0, len(r.audio), step)):
+                due = int(r.first_send_ns + k * chunk_ns) - (lookahead if k else 0)
+                await sleep_until(due)
+                b = min(a + step, len(r.audio))
+                heard = max(time.perf_counter_ns(), self._heard_end_ns)
+                if r.stop_at_ns is not None:
+                    b = min(b, a + int((r.stop_at_ns - heard) / SAMPLE_NS))
+                    if b <= a:
+                        return
+                sent, heard, seq = await self._send_chunk(r.audio[a:b])
+                r.chunks.append((sent, heard, a, b, seq))
+                if r.stop_at_ns is not None and b < min(a + step, len(r.audio)):
                     return
-            sent, heard, seq = await self._send_chunk(r.audio[a:b])
-            r.chunks.append((sent, heard, a, b, seq))
-            if r.stop_at_ns is not None and b < min(a + step, len(r.audio)):
-                return
+        finally:
+            r.audio = r.audio[:0]
 
     # -- ground truth -------------------------------------------------------------------------
 

@@ -60,19 +60,49 @@ def _join(plan: list[tuple[int, int]], bank: tuple[np.ndarray, ...], lead: int) 
     return np.concatenate([np.zeros(lead, dtype)] + [bank[i][:n] if i >= 0 else np.zeros(n, dtype) for i, n in plan])
 
 
+@lru_cache(maxsize=8)
+def _word_runs(level_dbfs: float) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """[start, end) of each run of non-zero samples of each word (one run each, in practice)."""
+    out = []
+    for w in word_bank(level_dbfs):
+        edges = np.diff((w != 0).astype(np.int8), prepend=0, append=0)
+        out.append((np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
+    return tuple(out)
+
+
+def _runs(plan: list[tuple[int, int]], level_dbfs: float, lead: int) -> tuple[np.ndarray, np.ndarray]:
+    """[start, end) of each run of non-zero samples of the joined voice, from the plan alone."""
+    runs = _word_runs(level_dbfs)
+    starts, ends, at = [], [], lead
+    for i, n in plan:
+        if i >= 0:
+            a, b = runs[i]
+            keep = a < n
+            starts.append(a[keep] + at)
+            ends.append(np.minimum(b[keep], n) + at)
+        at += n
+    s, e = np.concatenate(starts), np.concatenate(ends)
+    join = np.flatnonzero(e[:-1] == s[1:])  # a run that ends where the next begins is one run
+    return np.delete(s, join + 1), np.delete(e, join)
+
+
 def synth_reply(duration_ms: float, rng: np.random.Generator, level_dbfs: float = -20.0) -> np.ndarray:
     """A float32 reply of about `duration_ms` whose first and last samples are audible."""
     bank = word_bank(float(level_dbfs))
     return _join(_reply_plan(duration_ms, rng, bank), bank, 0)
 
 
-def synth_reply_pcm(duration_ms: float, rng: np.random.Generator, level_dbfs: float = -20.0,
-                    lead: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """`synth_reply` after `lead` samples of silence, as float32 and as the PCM16 it converts to,
-    the PCM joined from words converted once (no per-reply conversion; same draws from `rng`)."""
-    bank = word_bank(float(level_dbfs))
+def synth_reply_pcm(duration_ms: float, rng: np.random.Generator, level_dbfs: float = -20.0, lead: int = 0,
+                    with_voice: bool = False) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], np.ndarray | None]:
+    """`synth_reply` after `lead` samples of silence, as the PCM16 it converts to (joined from words
+    converted once: no per-reply conversion), the [start, end) sample runs where its float voice
+    is non-zero (from the words' runs, found once), and with `with_voice` the float voice itself.
+    Same draws from `rng` as `synth_reply`."""
+    level = float(level_dbfs)
+    bank = word_bank(level)
     plan = _reply_plan(duration_ms, rng, bank)
-    return _join(plan, bank, lead), _join(plan, word_bank_pcm(float(level_dbfs)), lead)
+    voice = _join(plan, bank, lead) if with_voice else None
+    return _join(plan, word_bank_pcm(level), lead), _runs(plan, level, lead), voice
 
 
 def white_noise(n: int, level_dbfs: float, rng: np.random.Generator) -> np.ndarray:

@@ -35,23 +35,26 @@ def bench() -> None:
               help="Calls start evenly over this long. Short: the calls follow the script nearly in step "
                    "(every agent replies at once: a herd, the worst case); about one turn cycle (8 s): "
                    "a steady mix of talking and listening calls, as under real arrivals.")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Measure each level this many times (interleaved with the other layouts); a level is "
+                   "sustained when most of its runs held (a shared machine's neighbours can spoil one run).")
 @click.option("--scenario", default="scenarios/conversation.yaml", show_default=True, type=click.Path(dir_okay=False),
               help="What every caller says (long calls keep every caller live through the window).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the result document (turnbench.capacity/1) here.")
 @click.option("--fixtures", "fixtures_dir", type=click.Path(file_okay=False, path_type=Path),
               default=DEFAULT_FIXTURES_DIR, help="Fixture directory (with manifest.json).")
-def capacity(transport: str, levels: str | None, layouts: str, seconds: float, ramp_s: float, scenario: str,
-             json_out: Path | None, fixtures_dir: Path) -> None:
+def capacity(transport: str, levels: str | None, layouts: str, seconds: float, ramp_s: float, repeat: int,
+             scenario: str, json_out: Path | None, fixtures_dir: Path) -> None:
     """How many real-time callers one core sustains (send lateness p99 <= 5 ms, CPU <= 90 %),
     with the callers' engine pinned to one core and the oracle agent to another.
 
     Each layout is tried at rising caller counts (the layouts interleaved level by level) until
-    one fails; the table gives lateness, CPU and CPU per caller per level, and the ratio between
-    the layouts measured in this run.
+    one fails (in most of its `--repeat` runs); the table gives lateness, CPU and CPU per caller
+    per run, and the ratio between the layouts measured in this run.
     """
     from harness.load.capacity import (DEFAULT_LEVELS, LAYOUTS, Level, capacity_document, capacity_table, cores,
-                                       measure_level, oracle_on)
+                                       measure_level, oracle_on, verdicts)
     from harness.load.engine_config import EngineConfig
     try:
         counts = parse_levels(levels) if levels else DEFAULT_LEVELS[transport]
@@ -77,19 +80,22 @@ def capacity(transport: str, levels: str | None, layouts: str, seconds: float, r
                                scenario_sha256=loaded.sha256, fixtures_digest=lib.digest(), scenario_label="capacity")
             active = list(names)
             for n in counts:  # layouts interleaved per level: both see the same machine, minutes apart at most
-                for layout in list(active):
-                    click.echo(f"  {layout}: {n} callers …", err=True)
-                    lv = await measure_level(cfg, layout, n, engine_cpu, seconds,
-                                             agent_pid=ready.get("pid"), ramp_s=ramp_s)
-                    results.append(lv)
-                    click.echo(f"    lateness p99 {lv.send_lateness_ms_p99:.2f} ms, CPU {lv.cpu_pct:.0f} %, "
-                               f"longest GC pause {lv.gc_pause_ms_max:.1f} ms, steal {lv.cpu_steal_pct} %, "
-                               f"preempted {lv.preempted_per_s}/s, "
-                               f"agent CPU {lv.agent_cpu_pct} % (p90 {lv.agent_cpu_pct_p90}), {lv.calls_live} live → "
-                               f"{'sustained' if lv.sustained else 'NOT sustained'}"
-                               f"{' (agent-bound: the oracle ran out of CPU)' if lv.agent_bound else ''}", err=True)
-                    if not lv.sustained:
-                        active.remove(layout)
+                for run in range(repeat):
+                    for layout in active:
+                        click.echo(f"  {layout}: {n} callers{f' (run {run + 1}/{repeat})' if repeat > 1 else ''} …",
+                                   err=True)
+                        lv = await measure_level(cfg, layout, n, engine_cpu, seconds,
+                                                 agent_pid=ready.get("pid"), ramp_s=ramp_s)
+                        lv.run = run
+                        results.append(lv)
+                        click.echo(f"    lateness p99 {lv.send_lateness_ms_p99:.2f} ms, CPU {lv.cpu_pct:.0f} %, "
+                                   f"longest GC pause {lv.gc_pause_ms_max:.1f} ms, steal {lv.cpu_steal_pct} %, "
+                                   f"preempted {lv.preempted_per_s}/s, "
+                                   f"agent CPU {lv.agent_cpu_pct} % (p90 {lv.agent_cpu_pct_p90}), {lv.calls_live} live → "
+                                   f"{'sustained' if lv.sustained else 'NOT sustained'}"
+                                   f"{' (agent-bound: the oracle ran out of CPU)' if lv.agent_bound else ''}", err=True)
+                held = verdicts(results)
+                active = [x for x in active if held[(x, n)]["sustained"]]
                 if not active:
                     break
         return capacity_document(transport, results, {"seconds": seconds, "ramp_s": ramp_s,

@@ -1,6 +1,6 @@
 """A lean WebSocket client (RFC 6455) for the caller's hot path.
 
-The framing is `ws_frames.WsFrames` (parsed and stamped in `data_received`, a send is one
+The framing is `ws_frames.WsFrames` (parsed and stamped as each read lands, a send is one
 `transport.write`); this adds the client's half of the opening handshake: the HTTP/1.1 upgrade
 with the accept key checked, masked client frames, and no extensions offered.
 """
@@ -42,13 +42,14 @@ class _Protocol(WsFrames):
         return True
 
     def _parse_handshake(self) -> bool:
-        end = self.buf.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self.buf) > MAX_HANDSHAKE_BYTES:
-                self._fail_handshake("the upgrade response has no end of headers in 64 KiB")
+        try:
+            raw = self.take_head(MAX_HANDSHAKE_BYTES)
+        except ValueError as e:
+            self._fail_handshake(f"the upgrade response has {e}")
             return False
-        head = bytes(self.buf[:end]).decode("latin-1")
-        del self.buf[:end + 4]
+        if raw is None:
+            return False
+        head = raw.decode("latin-1")
         lines = head.split("\r\n")
         parts = lines[0].split(" ", 2)
         try:

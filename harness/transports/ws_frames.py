@@ -2,9 +2,11 @@
 
 Every call sends a frame each 20 ms and usually receives one as often, so at hundreds of calls
 per core the per-message cost of a general-purpose WebSocket library is most of the CPU (aiohttp:
-a task hop per received message, an awaited writer per sent one). Here frames are parsed in
-`data_received` and stamped there (the time the bytes left the socket, not when a task got round
-to them), and a send is one `transport.write`. Whole messages are either queued (for an async
+a task hop per received message, an awaited writer per sent one). Here the socket is read into
+one buffer per connection (asyncio's `BufferedProtocol`: a plain protocol gets a new 256 KiB bytes
+object per read, which malloc carves and gives back each time), frames are parsed there as they
+are read and stamped then (the time the bytes left the socket, not when a task got round to
+them), and a send is one `transport.write`. Whole messages are either queued (for an async
 iterator) or handed to `on_message` right away (no task hop at all).
 
 It speaks what a voice agent's WebSocket needs: binary and text messages (fragmented ones
@@ -31,6 +33,9 @@ MAX_UNSENT_BYTES = 4 * 2**20
 """Bytes the peer may leave unread before the connection is failed (~2 minutes of 16 kHz PCM). A
 real-time end never waits for the socket: one slow peer must not delay other calls' frames."""
 CLOSE_WAIT_S = 2.0
+READ_BUFFER = 64 * 1024
+"""Receive buffer per connection (grown for a longer frame); each read has at least MIN_READ free."""
+MIN_READ = 16 * 1024
 
 Message = tuple[int, int, bytes]
 """(arrival_ns, opcode, payload): a whole text or binary message and when its last byte arrived."""
@@ -95,7 +100,7 @@ def frame_header(opcode: int, length: int, key: bytes = b"") -> bytes:
     return struct.pack("!BBQ", 0x80 | opcode, m | 127, length) + key
 
 
-class WsFrames(asyncio.Protocol):
+class WsFrames(asyncio.BufferedProtocol):
     """One end's frames: whole messages are queued (or passed to `on_message`) with the time their
     last read happened. `client`: mask what is sent, expect unmasked frames; else the reverse."""
 
@@ -106,7 +111,11 @@ class WsFrames(asyncio.Protocol):
         """False until the opening handshake is done (a client's upgrade response)."""
         self.closed: asyncio.Future[None] = loop.create_future()
         self.transport: asyncio.Transport | None = None
-        self.buf = bytearray()
+        self.buf = bytearray(READ_BUFFER)
+        """Bytes read, unparsed ones at [start, end)."""
+        self._view = memoryview(self.buf)
+        self.start = self.end = 0
+        self._want = 0  # bytes from `start` the frame being read needs
         self.queue: collections.deque[Message] = collections.deque()
         self.waiter: asyncio.Future | None = None
         self.on_message: Callable[[int, int, bytes], None] | None = None
@@ -126,12 +135,52 @@ class WsFrames(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if self.start == self.end:
+            self.start = self.end = 0
+        need = max(self.end - self.start + MIN_READ, self._want)
+        if len(self.buf) - self.end < MIN_READ or need > len(self.buf) - self.start:
+            self._compact(need)
+        return self._view[self.end:]
+
+    def _compact(self, need: int) -> None:
+        """Move the unparsed bytes to the front, into a larger buffer if `need` bytes do not fit."""
+        pending = self.buf[self.start:self.end]
+        if need > len(self.buf):
+            self.buf = bytearray(max(need, 2 * len(self.buf)))
+            self._view = memoryview(self.buf)
+        self._view[:len(pending)] = pending  # no resize: asyncio may still hold a view of the buffer
+        self.start, self.end = 0, len(pending)
+
+    def buffer_updated(self, nbytes: int) -> None:
         now = time.perf_counter_ns()
-        self.buf += data
+        self.end += nbytes
         if not self.opened and not self.open_handshake():
             return
         self._parse_frames(now)
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes someone else read (the request head's reader handing a connection over, a test)."""
+        data = memoryview(data)
+        while len(data):
+            room = self.get_buffer(len(data))
+            n = min(len(room), len(data))
+            room[:n] = data[:n]
+            del room
+            self.buffer_updated(n)
+            data = data[n:]
+
+    def take_head(self, limit: int) -> bytes | None:
+        """The unparsed bytes up to a blank line (an HTTP head, without it), consumed; None while
+        it is incomplete; `ValueError` once `limit` bytes hold no blank line."""
+        at = self.buf.find(b"\r\n\r\n", self.start, self.end)
+        if at < 0:
+            if self.end - self.start > limit:
+                raise ValueError(f"no end of headers in {limit // 1024} KiB")
+            return None
+        head = bytes(self.buf[self.start:at])
+        self.start = at + 4
+        return head
 
     def open_handshake(self) -> bool:
         """Consume the opening handshake from `buf`; True once it is complete (subclasses)."""
@@ -155,22 +204,23 @@ class WsFrames(asyncio.Protocol):
     # -- parsing -------------------------------------------------------------------------------
 
     def _parse_frames(self, now: int) -> None:
-        buf = self.buf
+        buf, view, i, end = self.buf, self._view, self.start, self.end
         woke = False
-        while len(buf) >= 2 and not self.ended:
-            b0, b1 = buf[0], buf[1]
-            ln, pos = b1 & 0x7F, 2
+        self._want = 0
+        while end - i >= 2 and not self.ended:
+            b0, b1 = buf[i], buf[i + 1]
+            ln, pos = b1 & 0x7F, i + 2
             if ln == 126:
-                if len(buf) < 4:
+                if end - i < 4:
                     break
-                ln, pos = (buf[2] << 8) | buf[3], 4
+                ln, pos = (buf[i + 2] << 8) | buf[i + 3], i + 4
             elif ln == 127:
-                if len(buf) < 10:
+                if end - i < 10:
                     break
-                ln, pos = int.from_bytes(buf[2:10], "big"), 10
+                ln, pos = int.from_bytes(buf[i + 2:i + 10], "big"), i + 10
             key = None
             if b1 & 0x80:
-                if len(buf) < pos + 4:
+                if end < pos + 4:
                     break
                 key, pos = bytes(buf[pos:pos + 4]), pos + 4
             elif not self.client:
@@ -179,10 +229,11 @@ class WsFrames(asyncio.Protocol):
             if ln > self.max_message:
                 self._protocol_error(1009, f"a {ln}-byte frame exceeds the {self.max_message}-byte limit")
                 return
-            if len(buf) < pos + ln:
+            if end < pos + ln:
+                self._want = pos + ln - i
                 break
-            payload = bytes(buf[pos:pos + ln])
-            del buf[:pos + ln]
+            payload = view[pos:pos + ln].tobytes()
+            i = self.start = pos + ln
             if key is not None:
                 payload = mask(payload, key)
                 if self.client and not self._said_masked:  # servers must not mask; unmasked anyway, said once
