@@ -1,7 +1,7 @@
 """CPU the agent's end of ws-pcm costs per call: aiohttp's WebSocketResponse (a parser feeding a
 queue, a task woken per message, an awaited send; turnbench's agent endpoint until 2026-12-05)
-against the front door + lean framing the agent server uses now (frames parsed in
-`data_received` and handed to the session there; a send is one `transport.write`).
+against the front door + lean framing the agent server uses now (frames parsed as each read lands
+in the connection's own buffer and handed to the session there; a send is one `transport.write`).
 
 Each server echoes every binary message it receives, so per call it takes and sends a 20 ms PCM16
 frame every 20 ms, the traffic of an agent that is talking. The server runs pinned to one core,
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -24,7 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-FRAME = bytes(640)
+FRAME = bytes(random.Random(1).randrange(256) for _ in range(640))
+"""Speech-like content (not silence, which the lean framing masks without an XOR)."""
 
 
 async def serve(kind: str, port_file: Path) -> None:
