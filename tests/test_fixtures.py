@@ -1,6 +1,5 @@
 """The committed fixtures and their ground truth; importing a user's recording."""
 
-import json
 import shutil
 
 import numpy as np

@@ -1,12 +1,10 @@
 """The OpenAI-compatible provider against a real local server (llama.cpp's, same GGUF)."""
 
-import asyncio
 import socket
 import subprocess
 import sys
 import time
 
-import aiohttp
 import pytest
 
 from harness.agent.providers import ProviderUnavailable, create, model_file

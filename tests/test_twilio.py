@@ -4,7 +4,6 @@ bad input from an agent, and the oracle measured over the phone-network protocol
 import asyncio
 import base64
 import json
-import time
 
 import numpy as np
 import pytest

@@ -11,7 +11,7 @@ from typing import AsyncIterator, Awaitable, Callable, Iterator
 
 import numpy as np
 
-from harness.agent.providers.base import LLM, TTS
+from harness.agent.providers.base import TTS
 
 CLAUSE_END = re.compile(r"(?<=[.!?;:,])\s+")
 FIRST_CHUNK_WORDS = 5

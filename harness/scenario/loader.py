@@ -104,11 +104,11 @@ def load_scenario(path: Path | str, fixtures: FixtureLibrary | None = None) -> L
 def _check_fixtures(path: Path, root: yaml.Node, scenario: Scenario, fixtures: FixtureLibrary) -> None:
     for i, step in enumerate(scenario.steps):
         if isinstance(step, SayStep):
-            key, sel, loc = "say", step.say, ("steps", i, "say")
+            sel, loc = step.say, ("steps", i, "say")
         elif isinstance(step, BargeInStep):
-            key, sel, loc = "barge_in", step.barge_in.fixture, ("steps", i, "barge_in", "fixture")
+            sel, loc = step.barge_in.fixture, ("steps", i, "barge_in", "fixture")
         elif isinstance(step, BackchannelStep):
-            key, sel, loc = "backchannel", step.backchannel.fixture, ("steps", i, "backchannel", "fixture")
+            sel, loc = step.backchannel.fixture, ("steps", i, "backchannel", "fixture")
         else:
             continue
         node = _node_at(root, loc)
