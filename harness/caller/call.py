@@ -13,7 +13,7 @@ from harness.audio.frames import FRAME_NS, FRAME_SAMPLES, SAMPLE_RATE
 from harness.caller.listener import Listener, ear
 from harness.caller.metronome import Metronome
 from harness.caller.mic import Microphone
-from harness.caller.pacing import sleep_until
+from harness.caller.pacing import loop_local, sleep_until
 from harness.caller.timeline import CallTimeline, PlannedTurn
 from harness.scenario.model import BackchannelStep, BargeInStep, Pick, SayStep, Scenario, WaitFor, WaitStep
 from harness.transports.base import (AudioReceived, EventReceived, PlayoutCleared, TargetProtocolError,
@@ -76,13 +76,7 @@ _METRONOMES: dict[asyncio.AbstractEventLoop, Metronome] = {}
 
 def metronome() -> Metronome:
     """The running loop's shared metronome."""
-    loop = asyncio.get_running_loop()
-    m = _METRONOMES.get(loop)
-    if m is None:
-        for old in [lp for lp in _METRONOMES if lp.is_closed()]:
-            del _METRONOMES[old]
-        m = _METRONOMES[loop] = Metronome()
-    return m
+    return loop_local(_METRONOMES, lambda loop: Metronome())
 
 
 class Call:

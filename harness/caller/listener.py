@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from harness.audio.frames import SAMPLE_NS, db_to_amplitude
+from harness.caller.pacing import loop_local
 
 BLOCK = 80  # 5 ms at 16 kHz
 BLOCK_NS = int(BLOCK * SAMPLE_NS)
@@ -168,10 +169,4 @@ _EARS: dict[asyncio.AbstractEventLoop, Ear] = {}
 
 def ear() -> Ear:
     """The running loop's ear."""
-    loop = asyncio.get_running_loop()
-    e = _EARS.get(loop)
-    if e is None:
-        for old in [lp for lp in _EARS if lp.is_closed()]:
-            del _EARS[old]
-        e = _EARS[loop] = Ear(loop)
-    return e
+    return loop_local(_EARS, Ear)

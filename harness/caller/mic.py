@@ -66,11 +66,13 @@ class Microphone:
             return SILENT_FRAME
         lo, hi = n * FRAME_SAMPLES, (n + 1) * FRAME_SAMPLES
         c = clips[0]
-        if c.end <= lo and len(clips) > 1:
-            c = next((c for c in clips if c.end > lo), c)
+        if c.end <= lo:  # a frame looked at before the ones before it were sent
+            c = next((c for c in clips if c.end > lo), None)
+            if c is None:
+                return SILENT_FRAME
         if c.start <= lo and c.end >= hi:
             return c.pcm[2 * (lo - c.start):2 * (hi - c.start)]
-        if c.start >= hi or c.end <= lo:
+        if c.start >= hi:
             return SILENT_FRAME
         return self.frame(n).tobytes()
 

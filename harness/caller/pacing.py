@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from typing import Callable, TypeVar
 
 import numpy as np
 
@@ -95,6 +96,21 @@ class GcPauses:
             d = [ns for g, ns in self.pauses_ns[since:] if g == gen]
             out[f"gen{gen}"] = {"n": len(d), "max_ms": round(max(d) / 1e6, 3) if d else 0.0}
         return out
+
+
+T = TypeVar("T")
+
+
+def loop_local(registry: dict[asyncio.AbstractEventLoop, T], make: Callable[[asyncio.AbstractEventLoop], T]) -> T:
+    """The running loop's entry in `registry`, made on first use (entries of closed loops dropped):
+    one shared object per event loop, e.g. the metronome and the ear of a process's calls."""
+    loop = asyncio.get_running_loop()
+    found = registry.get(loop)
+    if found is None:
+        for old in [lp for lp in registry if lp.is_closed()]:
+            del registry[old]
+        found = registry[loop] = make(loop)
+    return found
 
 
 FULL_GC_EVERY = 100

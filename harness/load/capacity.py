@@ -234,7 +234,7 @@ def capacity_document(transport: str, levels: list[Level], meta: dict) -> dict:
     for layout in sorted({x.layout for x in levels}):
         mine = sorted((n, v) for (lay, n), v in by.items() if lay == layout)
         ok = [(n, v) for n, v in mine if v["sustained"]]
-        top = max(ok, key=lambda nv: nv[0]) if ok else None
+        top = ok[-1] if ok else None
         per = top[1]["cpu_pct_per_caller"] if top else None
         failed = next(((n, v) for n, v in mine if not v["sustained"]), None)
         # callers one core could carry at the per-caller CPU cost measured at the largest sustained level

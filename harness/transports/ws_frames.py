@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import functools
 import hashlib
 import os
 import struct
@@ -64,7 +65,9 @@ class _Masks:
         return k
 
 
-_ZEROS: dict[int, bytes] = {}
+@functools.lru_cache(maxsize=8)
+def _zeros(n: int) -> bytes:
+    return bytes(n)
 
 
 def mask(payload: bytes, key: bytes) -> bytes:
@@ -78,14 +81,12 @@ def mask(payload: bytes, key: bytes) -> bytes:
     if not n:
         return b""
     stream = (key * (n // 4 + 1))[:n]
+    zeros = _zeros(n) if n <= 65536 else bytes(n)
     if payload == stream:
-        zeros = _ZEROS.get(n)
-        if zeros is None:
-            zeros = _ZEROS[n] = bytes(n) if n <= 65536 else b""
-        return zeros or bytes(n)
+        return zeros
+    if payload == zeros:
+        return stream
     if not n % 4:
-        if payload == _ZEROS.get(n):
-            return stream
         return (np.frombuffer(payload, np.uint32) ^ np.uint32(int.from_bytes(key, "little"))).tobytes()
     return (int.from_bytes(payload, "little") ^ int.from_bytes(stream, "little")).to_bytes(n, "little")
 
