@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from harness.metrics.summary import summarize
-from harness.results.folder import read_turns
+from harness.results.folder import read_rows
 
 REPO = Path(__file__).resolve().parents[1]
 COMPARISONS = {
@@ -52,7 +52,7 @@ def run_round(scenario: str, args: str, calls: int, out: Path, seed: int) -> tup
     if r.returncode not in (0, 1):  # 1: the scenario's own thresholds failed; still measured
         raise SystemExit(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stderr[-2000:]}")
     (folder,) = set(out.glob("*")) - before
-    return read_turns(folder / "turns.jsonl"), json.loads((folder / "summary.json").read_text())
+    return read_rows(folder / "turns.jsonl"), json.loads((folder / "summary.json").read_text())
 
 
 def pooled(turns: list[dict], calls: int, scenario: str) -> dict:

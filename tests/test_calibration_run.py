@@ -9,7 +9,7 @@ import pytest
 from harness.audio.frames import SAMPLE_NS
 from harness.calibration.run import _transport_delays, impairment_effects
 from harness.metrics.turns import analyze_call
-from harness.transports.base import AudioReceived, PlayoutCleared
+from harness.records.received import AudioReceived, PlayoutCleared
 from harness.transports.impair import ImpairmentLog
 from tests.fakes.timelines import MS, FakeTimeline
 

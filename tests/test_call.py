@@ -6,7 +6,7 @@ import asyncio
 import numpy as np
 
 from harness.caller.call import Call, CallSettings
-from harness.transports.base import AudioReceived, EventReceived, PlayoutCleared
+from harness.records.received import AudioReceived, EventReceived, PlayoutCleared
 from tests.fakes.agents import push_transport
 
 

@@ -67,6 +67,7 @@ def test_a_failure_while_the_agents_core_was_saturated_is_the_agents():
 def test_process_cpu_counts_this_process_busy_time():
     import os
     import time
+
     from harness.load.capacity import process_cpu_s
     before = process_cpu_s(os.getpid())
     t = time.process_time()
@@ -80,6 +81,7 @@ def test_process_cpu_counts_this_process_busy_time():
 async def test_cpu_over_a_window_of_a_busy_process():
     import subprocess
     import sys
+
     from harness.load.capacity import _cpu_over
     spin = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 8: pass"])
     try:

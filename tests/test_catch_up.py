@@ -4,7 +4,7 @@ import numpy as np
 
 from harness.audio.frames import db_to_amplitude
 from harness.audio.onset import audible_intervals, noise_floor_dbfs, threshold_dbfs
-from harness.metrics.catch_up import CatchUp, audible_from, is_quiet
+from harness.playout import CatchUp, audible_from, is_quiet
 
 FRAME = 320
 

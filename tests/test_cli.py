@@ -16,8 +16,10 @@ from harness.cli import main
 from tests.fakes.agents import http_only_server, silent_ws_agent
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = [[], ["run"], ["validate"], ["calibrate"], ["load"], ["sweep"], ["bench"], ["bench", "capacity"], ["fixtures"], ["fixtures", "build"], ["fixtures", "add"],
-            ["fixtures", "list"], ["agent"], ["agent", "serve"]]
+COMMANDS = [[], ["run"], ["validate"], ["calibrate"], ["load"], ["sweep"], ["bench"], ["bench", "capacity"], ["fixtures"],
+            ["fixtures", "build"], ["fixtures", "add"],
+            ["fixtures", "list"], ["agent"], ["agent", "serve"], ["scenarios"], ["scenarios", "list"],
+            ["scenarios", "show"]]
 
 
 def turnbench(*args, **kw):

@@ -11,9 +11,10 @@ import pytest
 
 from harness.agent.oracle_config import OracleConfig
 from harness.agent.server import OracleServer
-from harness.audio.fixtures import DEFAULT_FIXTURES_DIR, FixtureLibrary
+from harness.audio.fixtures import FixtureLibrary
 from harness.load.engine import Engine, arrival_offsets_s, receive_jitter_ms
 from harness.load.engine_config import EngineConfig, EngineConfigError
+from harness.resources import default_fixtures_dir
 from harness.scenario import load_scenario
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,9 +30,9 @@ def quick(tmp_path):
 
 
 def config(scenario: Path, url: str, **kw) -> EngineConfig:
-    lib = FixtureLibrary.load(DEFAULT_FIXTURES_DIR)
+    lib = FixtureLibrary.load()
     sha = load_scenario(scenario, lib).sha256
-    return EngineConfig(scenario_path=str(scenario), fixtures_dir=str(DEFAULT_FIXTURES_DIR), target_url=url,
+    return EngineConfig(scenario_path=str(scenario), fixtures_dir=str(default_fixtures_dir()), target_url=url,
                         call_settings={"hints": True, "seed": 1}, call_id_in_url=True, scenario_sha256=sha,
                         fixtures_digest=lib.digest(), scenario_label="quick", **kw)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.gate import ThresholdError, evaluate, parse_threshold
+from harness.thresholds import ThresholdError, evaluate, parse_threshold
 
 SUMMARY = {"latency_ms": {"p50": 310.0, "p99": 790.0}, "false_interruption_rate": 0.1,
            "barge_in_success_rate": None}

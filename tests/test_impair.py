@@ -10,8 +10,8 @@ from harness.agent.oracle_config import OracleConfig
 from harness.agent.server import OracleServer
 from harness.caller.call import CallSettings
 from harness.caller.runner import RunSpec, run_calls
+from harness.records.received import AudioReceived
 from harness.scenario.model import Scenario
-from harness.transports.base import AudioReceived
 from harness.transports.impair import PROFILES, ImpairedTransport, ImpairmentProfile, _Path, resolve_profile
 
 

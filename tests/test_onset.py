@@ -3,8 +3,14 @@
 import numpy as np
 import pytest
 
-from harness.audio.onset import (Interval, audible_intervals, merge_intervals, noise_floor_dbfs,
-                                 speech_segments, threshold_dbfs)
+from harness.audio.onset import (
+    Interval,
+    audible_intervals,
+    merge_intervals,
+    noise_floor_dbfs,
+    speech_segments,
+    threshold_dbfs,
+)
 
 SR = 16_000
 

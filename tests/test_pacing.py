@@ -4,7 +4,8 @@ import asyncio
 import gc
 import time
 
-from harness.caller.pacing import GcPauses, LoopLagMonitor, sleep_until
+from harness.caller.pacing import GcPauses, LoopLagMonitor
+from harness.clock import sleep_until
 
 
 async def test_sleep_until_is_absolute():

@@ -12,11 +12,11 @@ import pytest
 
 from harness.agent.pipeline import PipelineConfig, ReferenceSession, has_content, is_backchannel
 from harness.agent.providers.base import STT
-from harness.audio.frames import FRAME_NS, FRAME_SAMPLES, SAMPLE_RATE
-from harness.caller.pacing import sleep_until
 from harness.agent.reference import ReferenceServer, load_providers
+from harness.audio.frames import FRAME_NS, FRAME_SAMPLES, SAMPLE_RATE
 from harness.caller.call import CallSettings
 from harness.caller.runner import RunSpec, run_calls
+from harness.clock import sleep_until
 from harness.scenario.model import Scenario
 
 pytestmark = pytest.mark.slow

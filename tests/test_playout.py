@@ -3,8 +3,8 @@
 import numpy as np
 
 from harness.audio.frames import SAMPLE_NS
-from harness.metrics.playout import play_out
-from harness.transports.base import AudioReceived, PlayoutCleared
+from harness.playout import play_out
+from harness.records.received import AudioReceived, PlayoutCleared
 
 MS = 1_000_000
 

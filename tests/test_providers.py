@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from harness.agent.providers import ProviderUnavailable, create, model_file
-from harness.agent.providers import base
+from harness.agent.providers import ProviderUnavailable, base, create, model_file
 from harness.metrics.turns import word_error_rate
 
 

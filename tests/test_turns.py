@@ -1,4 +1,4 @@
-"""The metric definitions of DESIGN.md, on hand-built timelines with known answers."""
+"""The metric definitions of docs/metrics.md, on hand-built timelines with known answers."""
 
 import pytest
 

@@ -13,9 +13,9 @@ from harness.agent.server import OracleServer
 from harness.audio import mulaw
 from harness.caller.call import CallSettings
 from harness.caller.runner import RunSpec, run_calls
-from harness.metrics.playout import play_out
+from harness.playout import play_out
+from harness.records.received import AudioReceived, PlayoutCleared
 from harness.scenario.model import Scenario
-from harness.transports.base import AudioReceived, PlayoutCleared
 from harness.transports.twilio import TwilioTransport
 from harness.transports.twilio_protocol import MulawDecoder, MulawEncoder
 from tests.fakes.agents import scripted_ws_agent

@@ -11,9 +11,9 @@ from harness.agent.oracle_config import OracleConfig
 from harness.agent.server import OracleServer
 from harness.caller.call import CallSettings
 from harness.caller.runner import RunSpec, run_calls
+from harness.records.received import AudioReceived
 from harness.scenario.model import Scenario
 from harness.transports import TargetUnreachable
-from harness.transports.base import AudioReceived
 from harness.transports.webrtc import WebRtcTransport
 from harness.transports.webrtc_media import _DecodeOnArrival, sdp_has_audio
 from tests.fakes.agents import http_status_server

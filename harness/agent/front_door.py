@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from harness.transports.ws_frames import accept_key

@@ -15,22 +15,24 @@ import shlex
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator
 
+from harness.errors import EXIT_TARGET, EXIT_USAGE, TurnbenchError
 from harness.transports.base import TargetUnreachable
 
 READY_TIMEOUT_S = 600.0
 
 
-class AgentStartFailed(RuntimeError):
+class AgentStartFailed(TurnbenchError):
     """The background agent exited or never became ready; the message quotes its log."""
 
     def __init__(self, message: str, usage: bool = False):
         super().__init__(message)
         self.usage = usage
         """True when the agent refused its options (exit 2), not a runtime failure."""
+        self.exit_code = EXIT_USAGE if usage else EXIT_TARGET
 
 
 @dataclass(frozen=True)
@@ -42,10 +44,10 @@ class LaunchedAgent:
     """Where it answers over each transport."""
 
 
-def agent_command(agent_args: str | list[str] = ()) -> list[str]:
-    """The `turnbench agent serve --reference` command line with the user's extra options."""
+def agent_command(agent_args: str | list[str] = (), kind: str = "--reference") -> list[str]:
+    """The `turnbench agent serve --reference` (or `--oracle`) command line with extra options."""
     extra = shlex.split(agent_args) if isinstance(agent_args, str) else list(agent_args)
-    return [sys.executable, "-m", "harness.cli", "agent", "serve", "--reference", "--port", "0", *extra]
+    return [sys.executable, "-m", "harness.cli", "agent", "serve", kind, "--port", "0", *extra]
 
 
 def _tail(path: Path, lines: int = 12) -> str:
@@ -56,24 +58,31 @@ def _tail(path: Path, lines: int = 12) -> str:
     return "\n".join("  agent: " + line for line in text[-lines:])
 
 
+def launched_reference(agent_args: str | list[str], log_path: Path, ready_timeout_s: float = READY_TIMEOUT_S):
+    """Run `turnbench agent serve --reference` in the background until the block exits; every
+    event it sends goes to `<log>_events.jsonl`."""
+    events = log_path.with_name(log_path.stem + "_events.jsonl")
+    return launched_agent([*agent_command(agent_args), "--log", str(events)], log_path, ready_timeout_s)
+
+
 @contextlib.asynccontextmanager
-async def launched_reference(agent_args: str | list[str], log_path: Path,
-                             ready_timeout_s: float = READY_TIMEOUT_S) -> AsyncIterator[LaunchedAgent]:
-    """Run `turnbench agent serve --reference` in the background until the block exits."""
+async def launched_agent(cmd: list[str], log_path: Path, ready_timeout_s: float = READY_TIMEOUT_S,
+                         preexec_fn=None, label: str = "the reference agent") -> AsyncIterator[LaunchedAgent]:
+    """Run an `agent serve` command line in the background, wait until it listens (its ready
+    file), yield where it answers, and stop it (SIGTERM, then SIGKILL) when the block exits."""
     ready = log_path.with_name(log_path.stem + ".ready.json")
     ready.unlink(missing_ok=True)
-    events = log_path.with_name(log_path.stem + "_events.jsonl")
-    cmd = [*agent_command(agent_args), "--ready-file", str(ready), "--log", str(events)]
     log = log_path.open("ab")
-    proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
+    proc = await asyncio.create_subprocess_exec(*cmd, "--ready-file", str(ready), stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=log, stderr=log, preexec_fn=preexec_fn)
     try:
         deadline = time.monotonic() + ready_timeout_s
         while not ready.exists():
             if proc.returncode is not None:
-                raise AgentStartFailed(f"the reference agent exited with code {proc.returncode} before it was ready "
+                raise AgentStartFailed(f"{label} exited with code {proc.returncode} before it was ready "
                                        f"(log: {log_path}):\n{_tail(log_path)}", usage=proc.returncode == 2)
             if time.monotonic() > deadline:
-                raise AgentStartFailed(f"the reference agent was not ready after {ready_timeout_s:.0f} s "
+                raise AgentStartFailed(f"{label} was not ready after {ready_timeout_s:.0f} s "
                                        f"(log: {log_path}):\n{_tail(log_path)}")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(proc.wait(), 0.05)
@@ -81,14 +90,14 @@ async def launched_reference(agent_args: str | list[str], log_path: Path,
         ready.unlink(missing_ok=True)
         yield LaunchedAgent(info["url"], info.get("health", {}), proc.pid, info.get("urls", {}))
         if proc.returncode is not None:
-            raise TargetUnreachable(f"the reference agent died during the run (code {proc.returncode}; "
+            raise TargetUnreachable(f"{label} died during the run (code {proc.returncode}; "
                                     f"log: {log_path}):\n{_tail(log_path)}")
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(proc.wait(), 15)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 proc.kill()
                 await proc.wait()
         log.close()

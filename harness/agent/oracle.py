@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Awaitable, Callable
 
 import numpy as np
 
 from harness.agent.oracle_config import OracleConfig
 from harness.agent.oracle_voice import synth_reply_pcm, white_noise
 from harness.audio.frames import FRAME_SAMPLES, SAMPLE_NS, SAMPLE_RATE, float_to_pcm16
-from harness.caller.pacing import sleep_until
+from harness.clock import sleep_until
 
 STOP_SILENCE_NS = 250_000_000
 

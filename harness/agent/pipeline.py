@@ -14,15 +14,16 @@ import asyncio
 import concurrent.futures
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Literal
+from typing import Literal
 
 import numpy as np
 
 from harness.agent.providers.base import LLM, STT, TTS, VAD, TurnDetector
 from harness.agent.respond import Emit, Gate, Responder, Speculation, elapsed_ms
 from harness.audio.frames import FRAME_NS, FRAME_SAMPLES
-from harness.caller.pacing import sleep_until
+from harness.clock import sleep_until
 
 HISTORY_MAX, HISTORY_KEEP = 16, 6
 """Messages of the conversation the LLM sees: the history grows (so a local model's prompt cache

@@ -7,7 +7,7 @@ import asyncio
 import concurrent.futures
 import re
 import time
-from typing import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import numpy as np
 

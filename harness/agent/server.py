@@ -1,9 +1,10 @@
-"""The agent server on aiohttp: every transport's endpoint, one `serve_call` per call.
+"""The agent server on aiohttp: every registered transport's endpoint, one `serve_call` per call.
 
-ws-pcm at /ws, Twilio Media Streams at /media-stream, WebRTC offers at /offer (JSON) and
-/whip (WHIP); each endpoint turns its protocol into a `CallLink`, so the oracle and the
-reference agent serve every transport with the same session code. ws-pcm upgrades are taken at
-the listening socket by the front door (lean framing, the load path); the rest is aiohttp.
+Each transport's endpoint (ws-pcm at /ws, Twilio Media Streams at /media-stream, WebRTC offers
+at /offer and /whip, from the transport registry) turns its protocol into a `CallLink`, so the
+oracle and the reference agent serve every transport with the same session code. WebSocket
+upgrades an endpoint claims are taken at the listening socket by the front door (lean framing,
+the load path); the rest is aiohttp.
 """
 
 from __future__ import annotations
@@ -15,18 +16,15 @@ from pathlib import Path
 
 from aiohttp import web
 
-from harness.agent.front_door import FrontDoor, UpgradeRequested
-from harness.agent.links import CallerAudio, CallLink, LinkRefused
-from harness.agent.links.twilio import TwilioLink
-from harness.agent.links.ws_pcm import AiohttpWsPcmLink, WsPcmLink
+from harness.agent.front_door import FrontDoor
+from harness.agent.links import CallerAudio, CallLink
+from harness.agent.links.base import Endpoint
 from harness.agent.oracle import OracleSession, TurnTruth, truth_to_json
 from harness.agent.oracle_config import OracleConfig
 from harness.agent.oracle_voice import word_bank
+from harness.transports.registry import transport_entry, transport_names
 
 log = logging.getLogger(__name__)
-
-WS_PATH = "/ws"
-TWILIO_PATH = "/media-stream"
 
 
 class AgentServer:
@@ -44,9 +42,9 @@ class AgentServer:
         """Calls being served now (a load test that ends cleanly leaves none)."""
         self.refused: list[str] = []
         """Why calls were refused (wrong media format, bad offer), in order."""
-        self._webrtc = None
+        self.endpoints: dict[str, Endpoint] = {}
+        """Per transport served here; one whose extra is not installed is left out."""
         self._listener: asyncio.Server | None = None
-        self._lean_calls: dict[asyncio.Task, WsPcmLink] = {}
 
     @property
     def url(self) -> str:
@@ -54,33 +52,26 @@ class AgentServer:
 
     def url_for(self, transport: str) -> str:
         """Where a caller reaches this server over `transport`."""
+        entry = transport_entry(transport)
         host = f"[{self.host}]" if ":" in self.host else self.host
-        if transport == "twilio":
-            return f"ws://{host}:{self.port}{TWILIO_PATH}"
-        if transport == "webrtc":
-            return f"http://{host}:{self.port}/offer"
-        return f"ws://{host}:{self.port}{WS_PATH}"
+        return f"{entry.url_schemes[0]}://{host}:{self.port}{entry.agent_path}"
 
     def app(self) -> web.Application:
         app = web.Application()
-        app.router.add_get(WS_PATH, self._ws_pcm_via_aiohttp)
-        app.router.add_get(TWILIO_PATH, self._twilio)
         app.router.add_get("/health", self._health)
-        try:
-            from harness.agent.links.webrtc import WebRtcEndpoint
-        except ImportError:  # the webrtc extra is not installed: the other transports still serve
-            pass
-        else:
-            self._webrtc = WebRtcEndpoint(self._serve_link, host=self.host)
-            self._webrtc.mount(app)
+        for name in transport_names():
+            try:
+                endpoint = transport_entry(name).endpoint_class()(self)
+            except ImportError:  # its extra is not installed: the other transports still serve
+                continue
+            endpoint.mount(app)
+            self.endpoints[name] = endpoint
         return app
 
     def health(self) -> dict:
-        out = {"agent": self.agent, "transports": ["ws-pcm", "twilio"], "ws_pcm_path": WS_PATH,
-               "twilio_path": TWILIO_PATH, "calls_active": self.calls_active}
-        if self._webrtc is not None:
-            out["transports"].append("webrtc")
-            out["webrtc_paths"] = {"json": "/offer", "whip": "/whip"}
+        out = {"agent": self.agent, "transports": list(self.endpoints), "calls_active": self.calls_active}
+        for endpoint in self.endpoints.values():
+            out.update(endpoint.health())
         return out
 
     def next_call_id(self, query, prefix: str = "call") -> str:
@@ -88,39 +79,8 @@ class AgentServer:
         self.connections += 1
         return query.get("call_id", f"{prefix}-{self.connections}")
 
-    def _ws_pcm(self, transport: asyncio.Transport, request: UpgradeRequested, rest: bytes) -> None:
-        link = WsPcmLink.take_over(transport, self.next_call_id(request.query, self.agent), rest)
-        task = asyncio.get_running_loop().create_task(self._serve_link(link))
-        self._lean_calls[task] = link
-        task.add_done_callback(self._lean_call_done)
-
-    def _lean_call_done(self, task: asyncio.Task) -> None:
-        link = self._lean_calls.pop(task)
-        link.abort()  # served: the session has hung up or the caller has gone
-        if not task.cancelled() and task.exception() is not None:
-            log.error("ws-pcm call %s failed", link.call_id, exc_info=task.exception())
-
-    async def _ws_pcm_via_aiohttp(self, request: web.Request) -> web.StreamResponse:
-        """/ws reached through aiohttp: an upgrade on a kept-alive connection (served on aiohttp's
-        WebSocket), or a plain request (426, saying what this endpoint is)."""
-        if request.headers.get("Upgrade", "").lower() != "websocket":
-            return web.Response(status=426, headers={"Upgrade": "websocket", "Sec-WebSocket-Version": "13"},
-                                text=f"{WS_PATH} is ws-pcm: open it as a WebSocket (ws://…{WS_PATH})\n")
-        link = await AiohttpWsPcmLink.accept(request, self.next_call_id(request.query, self.agent))
-        await self._serve_link(link)
-        return link.ws
-
-    async def _twilio(self, request: web.Request) -> web.StreamResponse:
-        link = await TwilioLink.accept(request, self.next_call_id(request.query, self.agent))
-        try:
-            await link.handshake(request)
-        except LinkRefused as e:
-            self.refused.append(f"twilio {link.call_id}: {e}")
-            return link.ws
-        await self._serve_link(link)
-        return link.ws
-
-    async def _serve_link(self, link: CallLink) -> None:
+    async def serve_link(self, link: CallLink) -> None:
+        """Serve one accepted call (endpoints call this)."""
         self.calls_active += 1
         try:
             await self.serve_call(link)
@@ -139,7 +99,8 @@ class AgentServer:
     async def start(self):
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
-        http, upgrades = self._runner.server, {WS_PATH: self._ws_pcm}
+        upgrades = {path: fn for e in self.endpoints.values() for path, fn in e.upgrades().items()}
+        http = self._runner.server
         self._listener = await asyncio.get_running_loop().create_server(
             lambda: FrontDoor(http, upgrades), self.host, self.port, reuse_address=True)
         self.port = self._listener.sockets[0].getsockname()[1]
@@ -149,13 +110,8 @@ class AgentServer:
         if self._listener is not None:
             self._listener.close()
             self._listener = None
-        for task, link in list(self._lean_calls.items()):
-            link.abort()
-            task.cancel()
-        if self._lean_calls:
-            await asyncio.gather(*self._lean_calls, return_exceptions=True)
-        if self._webrtc is not None:
-            await self._webrtc.close()
+        for endpoint in self.endpoints.values():
+            await endpoint.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -184,7 +140,7 @@ class OracleServer(AgentServer):
         oracle's playout model has each chunk heard (calibration pairs them with the caller's)."""
         self._connections = 0
 
-    async def start(self) -> "OracleServer":
+    async def start(self) -> OracleServer:
         word_bank(float(self.cfg.level_dbfs))  # synthesise the voice before any call needs it
         return await super().start()
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator
 
 from harness.agent.oracle_config import OracleConfig
+from harness.errors import InputError
 from harness.transports.base import TargetUnreachable
-from harness.transports.websocket import check_ws_url
+from harness.transports.registry import transport_entry
 
 BUILTIN_TARGETS = ("reference", "oracle")
 
@@ -27,46 +28,25 @@ class ResolvedTarget:
 
 
 def check_target(target: str, transport: str = "ws-pcm") -> None:
-    """Validate a target string early (before any call); raises ValueError saying what is wrong."""
-    if transport == "webrtc":
-        try:
-            import aiortc  # noqa: F401
-        except ImportError:
-            raise ValueError("--transport webrtc needs aiortc: pip install -e '.[webrtc]' "
-                             "(bash scripts/setup.sh run installs it)") from None
+    """Validate a target string early (before any call); raises InputError saying what is wrong."""
+    entry = transport_entry(transport)
+    entry.check_available()
     if target in BUILTIN_TARGETS:
         return
-    want = "an http:// offer or WHIP URL" if transport == "webrtc" else "a ws:// URL"
     if "://" not in target:
-        raise ValueError(f"--target {target!r}: expected {want} or one of: {', '.join(BUILTIN_TARGETS)}")
-    try:
-        if transport == "webrtc":
-            from harness.transports.webrtc_url import check_http_url
-            check_http_url(target)
-        else:
-            check_ws_url(target)
-    except ValueError as e:
-        raise ValueError(f"--target {e} (for --transport {transport})") from None
+        raise InputError(f"--target {target!r}: expected {entry.url_example} or one of: {', '.join(BUILTIN_TARGETS)}")
+    entry.check_url(target)
 
 
 async def probe(url: str, transport: str = "ws-pcm", timeout_s: float = 5.0) -> None:
-    """Is anything there? A WebSocket upgrade (ws-pcm, twilio) or any HTTP answer (webrtc:
-    a real offer is made per call); raises `TargetUnreachable` saying what went wrong."""
-    if transport != "webrtc":
-        from harness.transports.ws_pcm import probe as ws_probe
-        await ws_probe(url, timeout_s)
+    """Is anything there? The transport's own probe, else a WebSocket upgrade; raises
+    `TargetUnreachable` saying what went wrong."""
+    entry = transport_entry(transport)
+    if entry.probe is not None:
+        await entry.probe(url, timeout_s)
         return
-    import aiohttp
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as s:
-            async with s.options(url) as r:
-                await r.read()
-    except (aiohttp.ClientConnectorError, aiohttp.ClientOSError) as e:
-        reason = getattr(e, "os_error", None) or e
-        raise TargetUnreachable(f"{url}: cannot connect ({getattr(reason, 'strerror', None) or reason}); "
-                                "is the agent running?") from None
-    except (aiohttp.ClientError, TimeoutError) as e:
-        raise TargetUnreachable(f"{url}: {type(e).__name__}: {e or 'timed out'}") from None
+    from harness.transports.ws_pcm import probe as ws_probe
+    await ws_probe(url, timeout_s)
 
 
 @contextlib.asynccontextmanager
@@ -98,5 +78,7 @@ async def open_target(target: str, oracle_cfg: OracleConfig | None = None,
 
 def _served(health: dict, transport: str, who: str) -> None:
     if transport not in health.get("transports", ["ws-pcm"]):
+        needs = transport_entry(transport).requires
         raise TargetUnreachable(f"{who} does not serve --transport {transport} here (serves: "
-                                f"{', '.join(health.get('transports', []))}); for webrtc: pip install -e '.[webrtc]'")
+                                f"{', '.join(health.get('transports', []))})"
+                                + (f"; it needs pip install 'turnbench[{needs[1]}]'" if needs else ""))

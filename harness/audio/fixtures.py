@@ -7,20 +7,19 @@ import json
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import soundfile as sf
 
 from harness.audio.frames import SAMPLE_RATE
+from harness.errors import InputError
+from harness.resources import default_fixtures_dir
 
-FixtureKind = Literal["utterance", "paused", "interruption", "backchannel", "filler"]
 FIXTURE_KINDS: tuple[str, ...] = ("utterance", "paused", "interruption", "backchannel", "filler")
 MANIFEST_SCHEMA = "turnbench.fixtures/1"
-DEFAULT_FIXTURES_DIR = Path(__file__).resolve().parents[2] / "audio_fixtures"
 
 
-class FixtureError(ValueError):
+class FixtureError(InputError):
     """A fixture or its manifest entry is missing or inconsistent."""
 
 
@@ -37,7 +36,7 @@ class Fixture:
     end_of_turn_s: float
     duration_s: float
     sha256: str = ""
-    directory: Path = field(default=DEFAULT_FIXTURES_DIR, repr=False, compare=False)
+    directory: Path = field(default_factory=default_fixtures_dir, repr=False, compare=False)
 
     @property
     def path(self) -> Path:
@@ -75,8 +74,9 @@ class FixtureLibrary:
         self.fixtures = {f.id: f for f in fixtures}
 
     @classmethod
-    def load(cls, directory: Path | str = DEFAULT_FIXTURES_DIR) -> "FixtureLibrary":
-        directory = Path(directory)
+    def load(cls, directory: Path | str | None = None) -> FixtureLibrary:
+        """The fixtures of `directory` (default: the ones that ship with turnbench)."""
+        directory = Path(directory) if directory is not None else default_fixtures_dir()
         manifest = directory / "manifest.json"
         if not manifest.exists():
             raise FixtureError(f"{manifest}: no fixture manifest (run `turnbench fixtures build`)")

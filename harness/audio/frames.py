@@ -35,11 +35,3 @@ def amplitude_to_db(amplitude: float | np.ndarray, floor_db: float = -120.0) -> 
     amp = np.maximum(np.asarray(amplitude, dtype=np.float64), db_to_amplitude(floor_db))
     out = 20.0 * np.log10(amp)
     return float(out) if np.ndim(out) == 0 else out
-
-
-def split_frames(samples: np.ndarray, frame_samples: int = FRAME_SAMPLES) -> np.ndarray:
-    """Cut a 1-D signal into whole frames, zero-padding the last one: shape (n, frame_samples)."""
-    n = -(-len(samples) // frame_samples)
-    padded = np.zeros(n * frame_samples, dtype=samples.dtype)
-    padded[: len(samples)] = samples
-    return padded.reshape(n, frame_samples)

@@ -24,7 +24,7 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
     return samples if samples.ndim == 1 else samples.mean(axis=1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fir(up: int, down: int) -> np.ndarray:
     """resample_poly's own default filter, designed once instead of on every chunk (two thirds of
     its cost per 20 ms chunk); passing it back gives bit-identical output."""

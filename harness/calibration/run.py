@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
+from collections.abc import Callable
 
-from harness.audio.fixtures import FixtureLibrary
-from harness.calibration.cases import CASES, Case, calibration_scenario
-from harness.calibration.compare import DEFAULT_BOUNDS, IMPAIRED_BOUNDS, WEBRTC_BOUNDS, Comparison
-from harness.agent.server import OracleServer
-from harness.caller.call import CallSettings
-from harness.caller.runner import RunOutcome, RunSpec, run_calls
 import numpy as np
 
+from harness.agent.server import OracleServer
+from harness.audio.fixtures import FixtureLibrary
 from harness.audio.frames import FRAME_SAMPLES, SAMPLE_NS, SAMPLE_RATE
-from harness.caller.timeline import CallTimeline
-from harness.metrics.catch_up import CatchUp
-from harness.metrics.playout import play_out
+from harness.calibration.cases import CASES, Case, calibration_scenario
+from harness.calibration.compare import DEFAULT_BOUNDS, IMPAIRED_BOUNDS, WEBRTC_BOUNDS, Comparison
+from harness.caller.call import CallSettings
+from harness.caller.runner import RunOutcome, RunSpec, run_calls
 from harness.metrics.turns import AnalysisSettings, TurnResult, agent_spurts
+from harness.playout import CatchUp, play_out
+from harness.records.timeline import CallTimeline
 from harness.transports.impair import ImpairmentProfile
-
 
 WEBRTC_CODEC_MS = 26.5
 """One 20 ms packet + Opus's 6.5 ms look-ahead."""
@@ -47,81 +45,103 @@ async def calibrate(fixtures: FixtureLibrary, cases: tuple[Case, ...] = CASES, c
     threshold = scenario.defaults.barge_in_threshold_ms
     settings = CallSettings(response_timeout_s=scenario.defaults.response_timeout_s,
                             reply_silence_ms=scenario.defaults.reply_silence_ms, hints=True, seed=seed)
-    analysis = AnalysisSettings(settings.response_timeout_s, threshold)
-    results: dict[str, list[TurnResult]] = {c.name: [] for c in cases}
-    timelines: dict[tuple[str, str], CallTimeline] = {}
-    outcomes: list[RunOutcome] = []
-    total = len(cases) * calls_per_case
-    done = [0]
-
-    async def one(case: Case, url: str) -> None:
-        spec = RunSpec(scenario, fixtures, url, transport, calls_per_case, calls_per_case, settings,
-                       analysis, call_id_in_url=True, impairment=impairment)
-
-        def tick(_o: RunOutcome) -> None:
-            done[0] += 1
-            progress(done[0], total)
-
-        outcomes.append(await run_calls(spec, results[case.name].extend, tick,
-                                        lambda tl: timelines.__setitem__((case.name, tl.call_id), tl)))
-
-    # The oracles share the caller's event loop: on a VM, waking a second process costs more
-    # (and varies more) than the loopback itself. Arrivals are stamped at the socket read on
-    # both sides, so the shared loop's queueing does not enter the numbers.
-    servers = [OracleServer(c.oracle.model_copy(update={"seed": seed}), barge_in_threshold_ms=threshold)
-               for c in cases]
-    try:
-        for s in servers:
-            await s.start()
-        # WebRTC peers cost far more CPU (SRTP, Opus, both ends in this process): fewer at once,
-        # or the harness's own lateness would be what gets measured
-        gate = asyncio.Semaphore(parallel_cases or (2 if transport == "webrtc" else len(cases)))
-
-        async def gated(case: Case, url: str, offset_s: float) -> None:
-            await asyncio.sleep(offset_s)
-            async with gate:
-                await one(case, url)
-
-        # every case runs the same script: started together, all their oracles would take each
-        # turn's EOS (and build a reply) in the same instant on this one loop, and each would read
-        # its caller's next frame late behind the others' work; staggered starts keep the
-        # calibrated path free of that artificial pile-up
-        async with asyncio.TaskGroup() as tg:
-            for n, (case, srv) in enumerate(zip(cases, servers)):
-                tg.create_task(gated(case, srv.url_for(transport), n * CASE_STAGGER_S))
-        await asyncio.sleep(0.3)  # let the servers see the hang-ups and finalise their truth
-    finally:
-        for s in servers:
-            await s.stop()
+    run = _CaseRun(scenario, fixtures, transport, calls_per_case, settings,
+                   AnalysisSettings(settings.response_timeout_s, threshold), impairment, progress,
+                   len(cases) * calls_per_case)
+    servers = await run.measure(cases, seed, threshold, parallel_cases)
     # WebRTC's packetisation and codec delay (~26 ms measured here) is not in any stamp: allow one
     # packet plus Opus's look-ahead when judging what the caller heard at a barge-in's start
     comp = Comparison(threshold_ms=threshold, codec_ms=WEBRTC_CODEC_MS if transport == "webrtc" else 0.0)
     for case, srv in zip(cases, servers):
         truth = {(t.call_id, t.turn): t for t in srv.truth}
-        for r in results[case.name]:
-            t = truth.get((r.call_id, r.turn))
-            tl = timelines.get((case.name, r.call_id))
-            stamps = srv.message_stamps.get(r.call_id)
-            delays = _transport_delays(tl, stamps, r.turn, t)
-            added = impairment_effects(tl, r) if impairment is not None else None
-            if added is None and impairment is not None:
-                comp.excluded += 1  # a lost packet held (or sat next to) the onset or the stop: the truth changed
-                continue
-            if transport == "webrtc":  # re-framed audio: only the caller's frames pair up (see WEBRTC_BOUNDS)
-                up = {k: v for k, v in delays.items() if k.startswith("up.")}
-                for k, v in (added or {}).items():  # the uplink stamps hold the impairment's uplink already
-                    if up.get(f"up.{k}") is not None and v is not None:
-                        up[f"up.{k}"] += v["down"]
-                comp.add(case.name, r, t, {}, uplink_ms=up)
-            else:
-                comp.add(case.name, r, t, {k: v for k, v in delays.items() if not k.startswith("up.")},
-                         impairment_ms={k: v["up"] + v["down"] for k, v in (added or {}).items() if v is not None})
-    late = [x for o in outcomes for x in o.lateness_ms]
-    health = RunOutcome(lateness_ms=late, loop_lag_p99_ms=max((o.loop_lag_p99_ms or 0) for o in outcomes),
-                        cpu_steal_pct=max((o.cpu_steal_pct or 0) for o in outcomes)).harness_health()
-    return comp.report(transport, impairment.to_json() if impairment is not None else None, bounds=bounds, cases=[{"name": c.name, "expect": c.expect,
-                                                 "oracle": c.oracle.model_dump(exclude_defaults=True)}
-                                                for c in cases], harness=health)
+        for r in run.results[case.name]:
+            _score_turn(comp, case.name, r, truth.get((r.call_id, r.turn)), run.timelines.get((case.name, r.call_id)),
+                        srv.message_stamps.get(r.call_id), transport, impairment)
+    late = [x for o in run.outcomes for x in o.lateness_ms]
+    health = RunOutcome(lateness_ms=late, loop_lag_p99_ms=max((o.loop_lag_p99_ms or 0) for o in run.outcomes),
+                        cpu_steal_pct=max((o.cpu_steal_pct or 0) for o in run.outcomes)).harness_health()
+    described = [{"name": c.name, "expect": c.expect, "oracle": c.oracle.model_dump(exclude_defaults=True)} for c in cases]
+    return comp.report(transport, impairment.to_json() if impairment is not None else None, bounds=bounds,
+                       cases=described, harness=health)
+
+
+class _CaseRun:
+    """Every case's calls against its own oracle, side by side: per-turn results, timelines, outcomes."""
+
+    def __init__(self, scenario, fixtures: FixtureLibrary, transport: str, calls_per_case: int,
+                 settings: CallSettings, analysis: AnalysisSettings, impairment: ImpairmentProfile | None,
+                 progress: Callable[[int, int], None], total: int):
+        self.scenario, self.fixtures, self.transport = scenario, fixtures, transport
+        self.calls_per_case, self.settings, self.analysis = calls_per_case, settings, analysis
+        self.impairment, self.progress, self.total, self.done = impairment, progress, total, 0
+        self.results: dict[str, list[TurnResult]] = {}
+        self.timelines: dict[tuple[str, str], CallTimeline] = {}
+        self.outcomes: list[RunOutcome] = []
+
+    async def one(self, case: Case, url: str) -> None:
+        spec = RunSpec(self.scenario, self.fixtures, url, self.transport, self.calls_per_case, self.calls_per_case,
+                       self.settings, self.analysis, call_id_in_url=True, impairment=self.impairment)
+
+        def tick(_o: RunOutcome) -> None:
+            self.done += 1
+            self.progress(self.done, self.total)
+
+        self.outcomes.append(await run_calls(spec, self.results.setdefault(case.name, []).extend, tick,
+                                             lambda tl: self.timelines.__setitem__((case.name, tl.call_id), tl)))
+
+    async def measure(self, cases: tuple[Case, ...], seed: int, threshold: float,
+                      parallel_cases: int | None) -> list[OracleServer]:
+        """Run every case; the oracles, stopped, with their truth and message stamps."""
+        for c in cases:
+            self.results[c.name] = []
+        # The oracles share the caller's event loop: on a VM, waking a second process costs more
+        # (and varies more) than the loopback itself. Arrivals are stamped at the socket read on
+        # both sides, so the shared loop's queueing does not enter the numbers.
+        servers = [OracleServer(c.oracle.model_copy(update={"seed": seed}), barge_in_threshold_ms=threshold)
+                   for c in cases]
+        try:
+            for s in servers:
+                await s.start()
+            # WebRTC peers cost far more CPU (SRTP, Opus, both ends in this process): fewer at once,
+            # or the harness's own lateness would be what gets measured
+            admit = asyncio.Semaphore(parallel_cases or (2 if self.transport == "webrtc" else len(cases)))
+
+            async def gated(case: Case, url: str, offset_s: float) -> None:
+                await asyncio.sleep(offset_s)
+                async with admit:
+                    await self.one(case, url)
+
+            # every case runs the same script: started together, all their oracles would take each
+            # turn's EOS (and build a reply) in the same instant on this one loop, and each would read
+            # its caller's next frame late behind the others' work; staggered starts keep the
+            # calibrated path free of that artificial pile-up
+            async with asyncio.TaskGroup() as tg:
+                for n, (case, srv) in enumerate(zip(cases, servers)):
+                    tg.create_task(gated(case, srv.url_for(self.transport), n * CASE_STAGGER_S))
+            await asyncio.sleep(0.3)  # let the servers see the hang-ups and finalise their truth
+        finally:
+            for s in servers:
+                await s.stop()
+        return servers
+
+
+def _score_turn(comp: Comparison, case: str, r: TurnResult, t, tl: CallTimeline | None, stamps,
+                transport: str, impairment: ImpairmentProfile | None) -> None:
+    """Pair one measured turn with the oracle's truth, net of the transport and the path."""
+    delays = _transport_delays(tl, stamps, r.turn, t)
+    added = impairment_effects(tl, r) if impairment is not None else None
+    if added is None and impairment is not None:
+        comp.excluded += 1  # a lost packet held (or sat next to) the onset or the stop: the truth changed
+        return
+    if transport == "webrtc":  # re-framed audio: only the caller's frames pair up (see WEBRTC_BOUNDS)
+        up = {k: v for k, v in delays.items() if k.startswith("up.")}
+        for k, v in (added or {}).items():  # the uplink stamps hold the impairment's uplink already
+            if up.get(f"up.{k}") is not None and v is not None:
+                up[f"up.{k}"] += v["down"]
+        comp.add(case, r, t, {}, uplink_ms=up)
+    else:
+        comp.add(case, r, t, {k: v for k, v in delays.items() if not k.startswith("up.")},
+                 impairment_ms={k: v["up"] + v["down"] for k, v in (added or {}).items() if v is not None})
 
 
 def _transport_delays(tl: CallTimeline | None, stamps: tuple[list[int], list[int], list[int], list[int]] | None,
@@ -205,53 +225,78 @@ def impairment_effects(tl: CallTimeline, r: TurnResult) -> dict[str, dict | None
     (a `clear`'s or not), how much later the talk spurt ended than in the path-free stream.
     None when a lost packet held that onset or stop, or sat just before the onset or just after the
     stop (it may have held the true one: the oracle's truth no longer applies)."""
-    log = tl.impairment
-    if log is None or not len(tl.audio_len):
+    if tl.impairment is None or not len(tl.audio_len):
         return {}
-    audio = tl.audio
-    post = play_out(audio, tl.t0_ns, tl.clears)
-    clear_added = log.clear_added_ns + [0] * (len(tl.clears) - len(log.clear_added_ns))
-    pre_clears = [type(c)(c.arrival_ns - d) for c, d in zip(tl.clears, clear_added)]
-    # the caller's stream without the path: every chunk the inner transport delivered, at its own
-    # arrival; for a continuous stream (raw PCM logged), replayed through the same catch-up the
-    # path's output went through (what it trimmed from a chunk's front is `lead` samples, in
-    # either world)
-    lead_post = np.zeros(len(audio), dtype=np.int64)
-    lead_pre = np.zeros(len(audio), dtype=np.int64)
-    pre_index = np.full(len(audio), -1)
-    raw = np.frombuffer(bytes(log.inner_pcm), dtype="<i2") if len(log.inner_pcm) else None
-    replay = CatchUp()
-    pre_audio = []
-    start = 0
-    for t, n, kept, cut in zip(log.inner_arrival_ns, log.inner_len, log.inner_kept, log.inner_trimmed):
-        if raw is not None:
-            got = replay.admit(t, raw[start:start + n])
-            lead = n - len(got)
-        else:
-            got, lead = (np.asarray(audio[kept].samples) if kept >= 0 else np.zeros(n, np.int16)), 0
-        start += n
-        if kept >= 0:
-            lead_post[kept], lead_pre[kept] = cut, lead
-            if len(got):
-                pre_index[kept] = len(pre_audio)
-        if len(got):
-            pre_audio.append(type(audio[0])(t, got))
-    pre = play_out(pre_audio, tl.t0_ns, pre_clears)
     turn = next((t for t in tl.turns if t.index == r.turn), None)
     if turn is None:
         return {}
+    path = _PathFreeStream(tl)
+    try:
+        onset = path.down(r.response_onset_s)
+        onset_arrival = path.down(r.response_onset_s, arrival=True)
+        stop = None
+        if r.barge_in_stop_ms is not None and r.speech_start_s is not None:
+            stop = path.stopped(r.speech_start_s + r.barge_in_stop_ms / 1000)
+    except LookupError:
+        return None
+    out: dict[str, dict | None] = {}
+    if onset is not None:
+        out["latency_ms"] = {"up": path.up(turn.eos_sample), "down": onset}
+        out["first_byte_ms"] = {"up": path.up(turn.eos_sample), "down": onset_arrival}
+    if stop is not None:
+        out["barge_in_stop_ms"] = {"up": path.up(turn.first_speech_sample), "down": stop}
+    return out
 
-    def up(sample: int) -> float:
+
+class _PathFreeStream:
+    """A call's heard audio twice: as the caller heard it through the path (`post`) and as it
+    would have without it (`pre`), chunk by chunk, so a heard moment's shift can be read off."""
+
+    def __init__(self, tl: CallTimeline):
+        self.tl, self.log = tl, tl.impairment
+        log, audio = self.log, tl.audio
+        self.post = play_out(audio, tl.t0_ns, tl.clears)
+        clear_added = log.clear_added_ns + [0] * (len(tl.clears) - len(log.clear_added_ns))
+        pre_clears = [type(c)(c.arrival_ns - d) for c, d in zip(tl.clears, clear_added)]
+        # the caller's stream without the path: every chunk the inner transport delivered, at its own
+        # arrival; for a continuous stream (raw PCM logged), replayed through the same catch-up the
+        # path's output went through (what it trimmed from a chunk's front is `lead` samples, in
+        # either world)
+        self.lead_post = np.zeros(len(audio), dtype=np.int64)
+        self.lead_pre = np.zeros(len(audio), dtype=np.int64)
+        self.pre_index = np.full(len(audio), -1)
+        raw = np.frombuffer(bytes(log.inner_pcm), dtype="<i2") if len(log.inner_pcm) else None
+        replay = CatchUp()
+        pre_audio = []
+        start = 0
+        for t, n, kept, cut in zip(log.inner_arrival_ns, log.inner_len, log.inner_kept, log.inner_trimmed):
+            if raw is not None:
+                got = replay.admit(t, raw[start:start + n])
+                lead = n - len(got)
+            else:
+                got, lead = (np.asarray(audio[kept].samples) if kept >= 0 else np.zeros(n, np.int16)), 0
+            start += n
+            if kept >= 0:
+                self.lead_post[kept], self.lead_pre[kept] = cut, lead
+                if len(got):
+                    self.pre_index[kept] = len(pre_audio)
+            if len(got):
+                pre_audio.append(type(audio[0])(t, got))
+        self.pre = play_out(pre_audio, tl.t0_ns, pre_clears)
+
+    def up(self, sample: int) -> float:
+        """The uplink delay the path added to the frame holding `sample`, in ms."""
         n = sample // FRAME_SAMPLES
-        return log.up_added_ns[n] / 1e6 if n < len(log.up_added_ns) else 0.0
+        return self.log.up_added_ns[n] / 1e6 if n < len(self.log.up_added_ns) else 0.0
 
-    def down(heard_s: float | None, arrival: bool = False, side: int = -1) -> float | None:
+    def down(self, heard_s: float | None, arrival: bool = False, side: int = -1) -> float | None:
         """Heard shift of the chunk playing at `heard_s` (or, `arrival`, its own added delay).
         A lost packet holding it, or just before an onset (`side` -1) / just after a stop (+1),
         may have held the true onset or stop: LookupError, the turn is left out."""
         if heard_s is None:
             return None
-        i = post.index_at(tl.t0_ns + int(heard_s * 1e9))
+        post, pre, log = self.post, self.pre, self.log
+        i = post.index_at(self.tl.t0_ns + int(heard_s * 1e9))
         if not 0 <= i < len(post.chunk) or post.chunk[i] < 0:
             return None
         c = int(post.chunk[i])
@@ -260,46 +305,30 @@ def impairment_effects(tl: CallTimeline, r: TurnResult) -> dict[str, dict | None
         if arrival:
             return log.down_added_ns[c] / 1e6
         starts_post = np.flatnonzero(post.chunk == c)
-        starts_pre = np.flatnonzero(pre.chunk == pre_index[c]) if pre_index[c] >= 0 else []
+        starts_pre = np.flatnonzero(pre.chunk == self.pre_index[c]) if self.pre_index[c] >= 0 else []
         if not len(starts_pre):
             return None
         # the same raw sample of the chunk in both worlds (each trimmed its front by its own lead)
-        return (post.time_ns(int(starts_post[0]) - int(lead_post[c]))
-                - pre.time_ns(int(starts_pre[0]) - int(lead_pre[c]))) / 1e6
+        return (post.time_ns(int(starts_post[0]) - int(self.lead_post[c]))
+                - pre.time_ns(int(starts_pre[0]) - int(self.lead_pre[c]))) / 1e6
 
-    def stopped(heard_s: float) -> float | None:
+    def stopped(self, heard_s: float) -> float | None:
         """How much later the caller heard the agent stop than it would have without the path:
         the measured stop against the end of the same talk spurt in the path-free stream. Not
         the shift of the chunk holding the stop, nor a `clear`'s own delay: when the path has
         left the caller's playout further behind than it delays the `clear`, the clear cuts
         deeper into the reply than without the path (a stop's last short piece dropped, or a
         cut that lands in a word gap so the spurt ends a word earlier). LookupError as in `down`."""
-        stop_ns = tl.t0_ns + int(round(heard_s * 1e9))
+        post, pre = self.post, self.pre
+        stop_ns = self.tl.t0_ns + int(round(heard_s * 1e9))
         i = post.index_at(stop_ns)
-        if not 0 <= i < len(post.chunk) or post.chunk[i] < 0 or down(heard_s, side=1) is None:
+        if not 0 <= i < len(post.chunk) or post.chunk[i] < 0 or self.down(heard_s, side=1) is None:
             return None
         c = int(post.chunk[i])
-        starts_pre = np.flatnonzero(pre.chunk == pre_index[c])
+        starts_pre = np.flatnonzero(pre.chunk == self.pre_index[c])
         # the same raw sample in the path-free stream, then the end of its talk spurt there
-        raw_offset = i - int(np.flatnonzero(post.chunk == c)[0]) + int(lead_post[c])
-        j = int(starts_pre[0]) + max(0, raw_offset - int(lead_pre[c]))
+        raw_offset = i - int(np.flatnonzero(post.chunk == c)[0]) + int(self.lead_post[c])
+        j = int(starts_pre[0]) + max(0, raw_offset - int(self.lead_pre[c]))
         at = pre.time_ns(j)
         spurt = next((s for s in agent_spurts(pre) if s.onset_ns <= at <= s.end_ns), None)
         return None if spurt is None else (stop_ns - spurt.end_ns) / 1e6
-
-    try:
-        onset = down(r.response_onset_s)
-        onset_arrival = down(r.response_onset_s, arrival=True)
-        stop = None
-        if r.barge_in_stop_ms is not None and r.speech_start_s is not None:
-            heard_stop_s = r.speech_start_s + r.barge_in_stop_ms / 1000
-            stop = stopped(heard_stop_s)
-    except LookupError:
-        return None
-    out: dict[str, dict | None] = {}
-    if onset is not None:
-        out["latency_ms"] = {"up": up(turn.eos_sample), "down": onset}
-        out["first_byte_ms"] = {"up": up(turn.eos_sample), "down": onset_arrival}
-    if stop is not None:
-        out["barge_in_stop_ms"] = {"up": up(turn.first_speech_sample), "down": stop}
-    return out

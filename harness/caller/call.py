@@ -13,11 +13,12 @@ from harness.audio.frames import FRAME_NS, FRAME_SAMPLES, SAMPLE_RATE
 from harness.caller.listener import Listener, ear
 from harness.caller.metronome import Metronome
 from harness.caller.mic import Microphone
-from harness.caller.pacing import loop_local, sleep_until
-from harness.caller.timeline import CallTimeline, PlannedTurn
+from harness.caller.pacing import loop_local
+from harness.clock import sleep_until
+from harness.records.received import AudioReceived, EventReceived, PlayoutCleared
+from harness.records.timeline import CallTimeline, PlannedTurn
 from harness.scenario.model import BackchannelStep, BargeInStep, Pick, SayStep, Scenario, WaitFor, WaitStep
-from harness.transports.base import (AudioReceived, EventReceived, PlayoutCleared, TargetProtocolError,
-                                     TargetUnreachable, Transport)
+from harness.transports.base import TargetProtocolError, TargetUnreachable, Transport
 
 SAY_KINDS = {"utterance": "utterance", "paused": "paused", "filler": "filler"}
 
@@ -89,14 +90,13 @@ class Call:
         self.timeline = CallTimeline(call_id)
         self.mic = Microphone()
         self.listener = Listener()
-        self._hangup = asyncio.Event()
 
     async def run(self) -> CallTimeline:
         """Connect, stream, hang up. `TargetUnreachable` propagates; other failures land in the timeline."""
         await self.transport.connect()
         tl = self.timeline
-        tl.setup_ms = getattr(self.transport, "setup_ms", None)
-        tl.impairment = getattr(self.transport, "log", None)
+        tl.setup_ms = self.transport.setup_ms
+        tl.impairment = self.transport.log
         tl.t0_ns = time.perf_counter_ns() + int(self.settings.start_delay_ms * 1e6)
         slot = None
         if self.settings.pacing == "shared":
@@ -178,7 +178,7 @@ class Call:
         plans = iter(self.plans)
         last_eos_ns = self.timeline.t0_ns
         steps = self.scenario.steps
-        for i, step in enumerate(steps):
+        for _i, step in enumerate(steps):
             if isinstance(step, WaitStep):
                 await self._wait(step.wait, last_eos_ns)
                 continue

@@ -21,7 +21,6 @@ from harness.audio.frames import FRAME_NS
 SLOTS = 20
 """1 ms phases: measured side by side at 500 ws-pcm callers, lateness p99 1.51–2.28 ms with 20
 against 1.92–2.51 ms with 10 (a pass of 25 sends, not 50, is what a receive burst delays)."""
-SLOT_NS = FRAME_NS // SLOTS
 
 
 class Paced(Protocol):

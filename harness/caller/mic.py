@@ -9,7 +9,6 @@ import numpy as np
 
 from harness.audio.frames import FRAME_SAMPLES
 
-
 SILENT_FRAME = bytes(2 * FRAME_SAMPLES)
 
 

@@ -5,16 +5,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
-
-async def sleep_until(deadline_ns: int) -> None:
-    """Sleep until an absolute `perf_counter_ns()` deadline (no drift across many waits)."""
-    delay = deadline_ns - time.perf_counter_ns()
-    if delay > 0:
-        await asyncio.sleep(delay / 1e9)
+from harness.clock import sleep_until
 
 
 class LoopLagMonitor:
@@ -81,7 +77,7 @@ class GcPauses:
             if len(self.pauses_ns) > 200_000:
                 del self.pauses_ns[:100_000]
 
-    def __enter__(self) -> "GcPauses":
+    def __enter__(self) -> GcPauses:
         gc.callbacks.append(self._cb)
         return self
 

@@ -6,17 +6,17 @@ import asyncio
 import concurrent.futures
 import multiprocessing
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
 from harness.audio.fixtures import FixtureLibrary
 from harness.caller.call import Call, CallSettings, TurnPlan, plan_turns
 from harness.caller.pacing import CpuSteal, LoopLagMonitor, quiet_gc
-from harness.caller.timeline import CallTimeline
 from harness.metrics.envelope import caller_peaks, peaks, timeline_row
 from harness.metrics.turns import AnalysisSettings, TurnResult, analyze_call, analyze_call_heard
+from harness.records.timeline import CallTimeline
 from harness.scenario.model import Scenario
 from harness.transports import TargetProtocolError, TargetUnreachable, make_transport
 from harness.transports.impair import ImpairedTransport, ImpairmentProfile

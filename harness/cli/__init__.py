@@ -13,7 +13,9 @@ from harness.cli.gate import gate
 from harness.cli.load import load
 from harness.cli.report import report
 from harness.cli.run import run, validate
+from harness.cli.scenarios import scenarios
 from harness.cli.sweep import sweep
+from harness.errors import TurnbenchError
 
 EPILOG = """\b
 Exit codes (every command):
@@ -24,7 +26,18 @@ Exit codes (every command):
 """
 
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class TurnbenchGroup(click.Group):
+    """Maps every `TurnbenchError` a command lets through to its message and exit code, once."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except TurnbenchError as e:
+            from harness.cli.common import fail
+            fail(str(e), e.exit_code)
+
+
+@click.group(cls=TurnbenchGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(harness.__version__, prog_name="turnbench")
 def main() -> None:
     """Measure how fast and how politely a voice AI agent takes turns.
@@ -44,3 +57,4 @@ main.add_command(gate)
 main.add_command(sweep)
 main.add_command(load)
 main.add_command(bench)
+main.add_command(scenarios)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 
 from harness.agent.oracle_config import OracleConfig
 from harness.cli.common import EXIT_USAGE, fail
+from harness.cli.options import option_group
 
 
 def _oracle_options(func):
@@ -26,6 +28,57 @@ def _oracle_options(func):
     return func
 
 
+@dataclass(frozen=True)
+class ReferenceOptions:
+    """How `agent serve --reference` builds its pipeline (one option group)."""
+
+    vad: str
+    stt: str
+    llm: str
+    tts: str
+    llm_url: str | None
+    turn: str
+    eot_silence_ms: float
+    mode: str
+    speculative: bool
+    barge_in_ms: float
+    llm_hedge: int
+    preload: int
+
+
+reference_options = option_group([
+    click.option("--vad", default="silero", show_default=True, help="Reference agent: VAD provider."),
+    click.option("--stt", default="pocketsphinx", show_default=True,
+                 help="Reference agent: STT provider: pocketsphinx (streaming), whisper (faster-whisper tiny.en), sim."),
+    click.option("--llm", default="llama", show_default=True,
+                 help="Reference agent: LLM provider: llama (SmolLM2 on llama-cpp-python), openai (with --llm-url), sim."),
+    click.option("--tts", default="piper", show_default=True, help="Reference agent: TTS provider: piper, sim."),
+    click.option("--llm-url", default=None, metavar="URL",
+                 help="Reference agent with --llm openai: base URL of an OpenAI-compatible server, e.g. "
+                      "http://127.0.0.1:8000/v1 (vLLM, Ollama, llama.cpp server); key from OPENAI_API_KEY."),
+    click.option("--turn", type=click.Choice(["vad", "semantic"]), default="vad", show_default=True,
+                 help="Reference agent: turn detection. vad = end after --eot-silence-ms of silence; semantic = "
+                      "pitch/energy and transcript cues end complete phrases sooner and unfinished ones later."),
+    click.option("--eot-silence-ms", type=click.FloatRange(min=50), default=600.0, show_default=True,
+                 help="Reference agent, --turn vad: silence that ends the caller's turn."),
+    click.option("--pipeline", "mode", type=click.Choice(["streaming", "batch"]), default="streaming",
+                 show_default=True,
+                 help="Reference agent: streaming (every stage feeds the next as it goes) or batch (whole "
+                      "transcript, whole LLM answer, whole TTS audio, then play: the classic baseline)."),
+    click.option("--speculative/--no-speculative", default=True, show_default=True,
+                 help="Reference agent, streaming: start the LLM on a stable partial transcript before the "
+                      "turn is confirmed (discarded if the transcript changes)."),
+    click.option("--barge-in-ms", type=click.FloatRange(min=20), default=220.0, show_default=True,
+                 help="Reference agent: speech over the agent for this long, with a content word in its partial "
+                      "transcript, interrupts it (lower stops sooner and mistakes more backchannels for barge-ins)."),
+    click.option("--llm-hedge", type=click.IntRange(1, 4), default=1, show_default=True,
+                 help="Reference agent: race this many LLM requests per reply; the first token wins."),
+    click.option("--preload", type=click.IntRange(1, 64), default=1, show_default=True,
+                 help="Reference agent: model sets to load before serving (one per call in flight; more are "
+                      "loaded on demand, which delays that call's first frames)."),
+], {"ref": lambda v: ReferenceOptions(**v)})
+
+
 @click.group()
 def agent() -> None:
     """Built-in agents: the reference streaming agent and the oracle (programmed behaviour, for calibration)."""
@@ -35,35 +88,7 @@ def agent() -> None:
 @click.option("--oracle", is_flag=True, help="Serve the oracle agent (answers with exactly programmed behaviour).")
 @click.option("--reference", is_flag=True,
               help="Serve the reference streaming agent (Silero VAD → pocketsphinx → SmolLM2 → Piper, offline).")
-@click.option("--vad", default="silero", show_default=True, help="Reference agent: VAD provider.")
-@click.option("--stt", default="pocketsphinx", show_default=True,
-              help="Reference agent: STT provider: pocketsphinx (streaming), whisper (faster-whisper tiny.en), sim.")
-@click.option("--llm", default="llama", show_default=True,
-              help="Reference agent: LLM provider: llama (SmolLM2 on llama-cpp-python), openai (with --llm-url), sim.")
-@click.option("--tts", default="piper", show_default=True, help="Reference agent: TTS provider: piper, sim.")
-@click.option("--llm-url", default=None, metavar="URL",
-              help="Reference agent with --llm openai: base URL of an OpenAI-compatible server, e.g. "
-                   "http://127.0.0.1:8000/v1 (vLLM, Ollama, llama.cpp server); key from OPENAI_API_KEY.")
-@click.option("--turn", type=click.Choice(["vad", "semantic"]), default="vad", show_default=True,
-              help="Reference agent: turn detection. vad = end after --eot-silence-ms of silence; semantic = "
-                   "pitch/energy and transcript cues end complete phrases sooner and unfinished ones later.")
-@click.option("--eot-silence-ms", type=click.FloatRange(min=50), default=600.0, show_default=True,
-              help="Reference agent, --turn vad: silence that ends the caller's turn.")
-@click.option("--pipeline", "mode", type=click.Choice(["streaming", "batch"]), default="streaming",
-              show_default=True,
-              help="Reference agent: streaming (every stage feeds the next as it goes) or batch (whole "
-                   "transcript, whole LLM answer, whole TTS audio, then play: the classic baseline).")
-@click.option("--speculative/--no-speculative", default=True, show_default=True,
-              help="Reference agent, streaming: start the LLM on a stable partial transcript before the "
-                   "turn is confirmed (discarded if the transcript changes).")
-@click.option("--barge-in-ms", type=click.FloatRange(min=20), default=220.0, show_default=True,
-              help="Reference agent: speech over the agent for this long, with a content word in its partial "
-                   "transcript, interrupts it (lower stops sooner and mistakes more backchannels for barge-ins).")
-@click.option("--llm-hedge", type=click.IntRange(1, 4), default=1, show_default=True,
-              help="Reference agent: race this many LLM requests per reply; the first token wins.")
-@click.option("--preload", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Reference agent: model sets to load before serving (one per call in flight; more are "
-                   "loaded on demand, which delays that call's first frames).")
+@reference_options
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write {url, health} as JSON to this file once listening (how `turnbench run` waits).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -73,11 +98,8 @@ def agent() -> None:
               help="Oracle: append its ground truth (one JSON line per caller turn) to this file. Reference: "
                    "append every event it sends (one JSON line each, with the call and perf_counter_ns).")
 @_oracle_options
-def serve(oracle: bool, reference: bool, vad: str, stt: str, llm: str, tts: str, llm_url: str | None,
-          turn: str, eot_silence_ms: float, mode: str, speculative: bool, barge_in_ms: float, llm_hedge: int,
-          preload: int,
-          ready_file: Path | None,
-          host: str, port: int, log_path: Path | None, **fields) -> None:
+def serve(oracle: bool, reference: bool, ref: ReferenceOptions, ready_file: Path | None, host: str, port: int,
+          log_path: Path | None, **fields) -> None:
     """Serve an agent over ws-pcm at ws://HOST:PORT/ws until Ctrl-C.
 
     --oracle is driven by turnbench's `turnbench.hint` events (which stream samples are
@@ -87,15 +109,15 @@ def serve(oracle: bool, reference: bool, vad: str, stt: str, llm: str, tts: str,
     if oracle == reference:
         fail("choose one of --oracle or --reference", EXIT_USAGE)
     if reference:
-        if llm == "openai" and not llm_url:
+        if ref.llm == "openai" and not ref.llm_url:
             fail("--llm openai needs --llm-url (the server's base URL, e.g. http://127.0.0.1:8000/v1)", EXIT_USAGE)
-        options = {"llm": {"base_url": llm_url}} if llm == "openai" else {}
-        if turn == "vad":
-            options["turn"] = {"silence_ms": eot_silence_ms}
+        options = {"llm": {"base_url": ref.llm_url}} if ref.llm == "openai" else {}
+        if ref.turn == "vad":
+            options["turn"] = {"silence_ms": ref.eot_silence_ms}
         from harness.agent.pipeline import PipelineConfig
-        cfg = PipelineConfig(mode=mode, speculative=speculative, barge_in_ms=barge_in_ms)
-        names = {"vad": vad, "stt": stt, "llm": llm, "tts": tts, "turn": turn}
-        _serve_reference(host, port, names, cfg, options, llm_hedge, preload, ready_file, log_path)
+        cfg = PipelineConfig(mode=ref.mode, speculative=ref.speculative, barge_in_ms=ref.barge_in_ms)
+        names = {"vad": ref.vad, "stt": ref.stt, "llm": ref.llm, "tts": ref.tts, "turn": ref.turn}
+        _serve_reference(host, port, names, cfg, options, ref.llm_hedge, ref.preload, ready_file, log_path)
         return
     try:
         cfg = OracleConfig(**{k: v for k, v in fields.items() if v is not None})

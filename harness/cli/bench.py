@@ -8,11 +8,13 @@ from pathlib import Path
 
 import click
 
-from harness.audio.fixtures import DEFAULT_FIXTURES_DIR
+from harness.audio.fixtures import FixtureLibrary
 from harness.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
-from harness.cli.run import load_inputs, transport_settings
+from harness.cli.options import fixtures_option
 from harness.load.capacity import DEFAULT_RAMP_S
 from harness.load.sweep import parse_levels
+from harness.resources import resolve_scenario
+from harness.scenario import load_scenario
 
 
 @click.group()
@@ -38,14 +40,13 @@ def bench() -> None:
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
               help="Measure each level this many times (interleaved with the other layouts); a level is "
                    "sustained when most of its runs held (a shared machine's neighbours can spoil one run).")
-@click.option("--scenario", default="scenarios/conversation.yaml", show_default=True, type=click.Path(dir_okay=False),
+@click.option("--scenario", default="conversation", show_default=True,
               help="What every caller says (long calls keep every caller live through the window).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the result document (turnbench.capacity/1) here.")
-@click.option("--fixtures", "fixtures_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=DEFAULT_FIXTURES_DIR, help="Fixture directory (with manifest.json).")
+@fixtures_option
 def capacity(transport: str, levels: str | None, layouts: str, seconds: float, ramp_s: float, repeat: int,
-             scenario: str, json_out: Path | None, fixtures_dir: Path) -> None:
+             scenario: str, json_out: Path | None, fixtures_dir: Path | None) -> None:
     """How many real-time callers one core sustains (send lateness p99 <= 5 ms, CPU <= 90 %),
     with the callers' engine pinned to one core and the oracle agent to another.
 
@@ -53,8 +54,17 @@ def capacity(transport: str, levels: str | None, layouts: str, seconds: float, r
     one fails (in most of its `--repeat` runs); the table gives lateness, CPU and CPU per caller
     per run, and the ratio between the layouts measured in this run.
     """
-    from harness.load.capacity import (DEFAULT_LEVELS, LAYOUTS, Level, capacity_document, capacity_table, cores,
-                                       measure_level, oracle_on, verdicts)
+    from harness.load.capacity import (
+        DEFAULT_LEVELS,
+        LAYOUTS,
+        Level,
+        capacity_document,
+        capacity_table,
+        cores,
+        measure_level,
+        oracle_on,
+        verdicts,
+    )
     from harness.load.engine_config import EngineConfig
     try:
         counts = parse_levels(levels) if levels else DEFAULT_LEVELS[transport]
@@ -65,7 +75,8 @@ def capacity(transport: str, levels: str | None, layouts: str, seconds: float, r
     bad = [x for x in names if x not in LAYOUTS]
     if bad or not names:
         fail(f"--layouts {layouts!r}: expected some of {', '.join(LAYOUTS)}")
-    loaded, lib = load_inputs(scenario, fixtures_dir)
+    lib = FixtureLibrary.load(fixtures_dir)
+    loaded = load_scenario(resolve_scenario(scenario), lib)
     results: list[Level] = []
     os.sched_setaffinity(0, {oracle_cpu})  # this process's own work stays off the engine's core
 
@@ -75,7 +86,7 @@ def capacity(transport: str, levels: str | None, layouts: str, seconds: float, r
         async with oracle_on(oracle_cpu, log) as ready:
             url = ready.get("urls", {}).get(transport) or ready["url"]
             cfg = EngineConfig(scenario_path=str(loaded.path), fixtures_dir=str(lib.directory), target_url=url,
-                               transport=transport, transport_options=transport_settings(transport),
+                               transport=transport,
                                call_settings={"hints": True, "seed": 0}, call_id_in_url=True,
                                scenario_sha256=loaded.sha256, fixtures_digest=lib.digest(), scenario_label="capacity")
             active = list(names)

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import click
 
-from harness.audio.fixtures import DEFAULT_FIXTURES_DIR, FixtureError, FixtureLibrary
-from harness.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, impairment_from, impairment_options
+from harness.audio.fixtures import FixtureLibrary
+from harness.cli.common import EXIT_FAILED, EXIT_OK
+from harness.cli.options import fixtures_option, impairment_options
+from harness.transports.registry import transport_names
 
 
 @click.command()
-@click.option("--transport", type=click.Choice(["ws-pcm", "twilio", "webrtc"]), default="ws-pcm", show_default=True,
+@click.option("--transport", type=click.Choice(transport_names()), default="ws-pcm", show_default=True,
               help="Transport the oracle is served and called over.")
 @impairment_options
 @click.option("--calls-per-case", type=click.IntRange(1, 20), default=2, show_default=True,
@@ -26,12 +28,9 @@ from harness.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, impairmen
               help="Also bound the raw tails (latency and first byte p99 <= 3 ms, barge-in stop p99 <= 5 ms), "
                    "loopback delay and machine stalls included.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the oracles' random delays.")
-@click.option("--fixtures", "fixtures_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=DEFAULT_FIXTURES_DIR, help="Fixture directory.")
-def calibrate(transport: str, impair: str | None, delay_ms: float | None, jitter_ms: float | None,
-              loss: float | None, loss_burst: float | None, reorder: bool | None, calls_per_case: int,
-              quick: bool, as_json: bool, out: Path | None, strict: bool,
-              seed: int, fixtures_dir: Path) -> None:
+@fixtures_option
+def calibrate(transport: str, impairment, calls_per_case: int, quick: bool, as_json: bool, out: Path | None,
+              strict: bool, seed: int, fixtures_dir: Path | None) -> None:
     """Run fixed oracle behaviours and report how far each measurement is from the truth.
 
     Per metric: the median and p99 of |measured - true|, raw and net of the transport's own
@@ -43,12 +42,8 @@ def calibrate(transport: str, impair: str | None, delay_ms: float | None, jitter
     """
     from harness.calibration.cases import CASES, QUICK_CASES
     from harness.calibration.run import calibrate as run_calibration
-    try:
-        lib = FixtureLibrary.load(fixtures_dir)
-    except FixtureError as e:
-        fail(str(e), EXIT_USAGE)
+    lib = FixtureLibrary.load(fixtures_dir)
     cases = tuple(c for c in CASES if not quick or c.name in QUICK_CASES)
-    impairment = impairment_from(impair, delay_ms, jitter_ms, loss, loss_burst, reorder)
 
     tty = click.get_text_stream("stderr").isatty()
 

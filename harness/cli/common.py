@@ -7,24 +7,13 @@ from typing import NoReturn
 
 import click
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TARGET = 0, 1, 2, 3
-EXIT_INTERRUPTED = 130
+from harness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TARGET, EXIT_USAGE  # noqa: F401 (re-exported)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print a one-line error to stderr and exit with `code`."""
     click.echo(f"turnbench: error: {message}", err=True)
     sys.exit(code)
-
-
-def check_thresholds(exprs, option: str = "--threshold") -> None:
-    """Exit 2 on the first malformed expression, pointing at its column."""
-    from harness.gate import ThresholdError, parse_threshold
-    for expr in exprs:
-        try:
-            parse_threshold(expr)
-        except ThresholdError as e:
-            fail(f"{option} {e}")
 
 
 def _fmt(v, unit: str = "") -> str:
@@ -86,53 +75,3 @@ def summary_table(s: dict) -> str:
     lines = [head] + [f"  {k.ljust(width)}  {v}" for k, v in rows]
     lines += [f"  note: {n}" for n in s.get("notes", [])]
     return "\n".join(lines)
-
-
-def impairment_options(func):
-    """--impair PROFILE and explicit --delay-ms/--jitter-ms/--loss/--loss-burst (override the profile)."""
-    from harness.transports.impair import PROFILES
-    opts = [
-        click.option("--impair", "impair", type=click.Choice(sorted(PROFILES)), default=None,
-                     help="Network impairment on the caller's side, both directions, seeded: "
-                          + "; ".join(p.describe() for p in PROFILES.values()) + "."),
-        click.option("--delay-ms", type=click.FloatRange(min=0), default=None, help="One-way added delay."),
-        click.option("--jitter-ms", type=click.FloatRange(min=0), default=None,
-                     help="Per-packet delay spread (standard deviation); order is kept."),
-        click.option("--loss", type=click.FloatRange(0, 0.99), default=None,
-                     help="Share of packets lost (0.01 = 1 %); a lost packet is silence."),
-        click.option("--loss-burst", type=click.FloatRange(min=1), default=None,
-                     help="Mean loss burst length in packets (1 = independent losses)."),
-        click.option("--reorder", is_flag=True, default=None,
-                     help="Let jitter reorder packets (off: order is kept within each direction)."),
-    ]
-    for opt in reversed(opts):
-        func = opt(func)
-    return func
-
-
-def agent_options(func):
-    """What `load` and `sweep` call and how: --target, --transport, the impairment, and the
-    built-in agents' --agent-args / --oracle (one definition, so the commands cannot drift)."""
-    from harness.agent.targets import BUILTIN_TARGETS
-    opts = [
-        click.option("--target", "-t", default=None,
-                     help=f"ws:// or http:// URL of the agent, or {', '.join(BUILTIN_TARGETS)} (default: the scenario's)."),
-        click.option("--transport", type=click.Choice(["ws-pcm", "twilio", "webrtc"]), default=None,
-                     help="Wire protocol (default: the scenario's defaults.transport)."),
-        impairment_options,
-        click.option("--agent-args", default="", metavar="'OPTIONS'", help="Options for the reference agent (see `run`)."),
-        click.option("--oracle", "oracle_opts", multiple=True, metavar="KEY=VALUE", help="Oracle behaviour (see `run`)."),
-    ]
-    for opt in reversed(opts):
-        func = opt(func)
-    return func
-
-
-def impairment_from(impair, delay_ms, jitter_ms, loss, loss_burst, reorder=None):
-    """The impairment profile the options describe (None: no impairment)."""
-    from harness.transports.impair import resolve_profile
-    try:
-        return resolve_profile(impair, delay_ms=delay_ms, jitter_ms=jitter_ms, loss=loss, burst=loss_burst,
-                               reorder=reorder or None)
-    except ValueError as e:
-        fail(str(e), EXIT_USAGE)

@@ -8,9 +8,9 @@ from xml.sax.saxutils import quoteattr
 
 import click
 
-from harness.cli.common import EXIT_FAILED, EXIT_OK, EXIT_TARGET, EXIT_USAGE, check_thresholds, fail
-from harness.gate import ThresholdError, check_regression, evaluate, parse_regression
-from harness.report.data import RunInputError, load_run
+from harness.cli.common import EXIT_FAILED, EXIT_OK, EXIT_TARGET, EXIT_USAGE, fail
+from harness.report.data import load_run
+from harness.thresholds import ThresholdError, check_regression, check_thresholds, evaluate, parse_regression
 
 DEFAULT_REGRESSIONS = ("latency_ms.p99=10",)
 
@@ -93,11 +93,8 @@ def gate(run_dir: Path, baseline: Path | None, thresholds: tuple[str, ...], regr
             fail(f"--max-regression {e}")
     if regressions and baseline is None:
         fail("--max-regression needs --baseline")
-    try:
-        run = load_run(run_dir)
-        base = load_run(baseline) if baseline is not None else None
-    except RunInputError as e:
-        fail(str(e))
+    run = load_run(run_dir)
+    base = load_run(baseline) if baseline is not None else None
     if not run.summary.get("target_spoke", True):
         errors = ", ".join(f"{k} ×{v}" for k, v in (run.summary.get("errors") or {}).items()) or "no audible reply"
         fail(f"{run.path}: the run never heard the target ({errors}); nothing to gate", EXIT_TARGET)

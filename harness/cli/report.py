@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from harness.cli.common import EXIT_OK, fail
-from harness.report.data import RunData, RunInputError, load_run
-from harness.report.html import DEFAULT_MAX_TIMELINES
+from harness.report.data import RunData, load_run
+from harness.report.html import DEFAULT_MAX_TIMELINES, write_html_report
 
 
 def load_runs(paths: tuple[Path, ...], labels: tuple[str, ...]) -> list[RunData]:
@@ -17,26 +17,13 @@ def load_runs(paths: tuple[Path, ...], labels: tuple[str, ...]) -> list[RunData]
         fail(f"--label given {len(labels)} times for {len(paths)} runs: give one per run or none")
     runs = []
     for i, p in enumerate(paths):
-        try:
-            runs.append(load_run(p, labels[i] if labels else None))
-        except RunInputError as e:
-            fail(str(e))
+        runs.append(load_run(p, labels[i] if labels else None))
     seen: dict[str, int] = {}
     for r in runs:  # two folders with the same name (e.g. a/run and b/run) stay distinguishable
         seen[r.label] = seen.get(r.label, 0) + 1
         if seen[r.label] > 1:
             r.label = f"{r.label} ({seen[r.label]})"
     return runs
-
-
-def write_html_report(runs: list[RunData], out: Path, max_timelines: int = DEFAULT_MAX_TIMELINES) -> Path:
-    """Render and write atomically."""
-    from harness.report.html import build_report
-    text = build_report(runs, max_timelines)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
-    return out
 
 
 @click.command()

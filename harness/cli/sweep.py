@@ -7,23 +7,19 @@ from pathlib import Path
 
 import click
 
-from harness.agent.launch import AgentStartFailed
-from harness.agent.targets import check_target, open_target
-from harness.audio.fixtures import DEFAULT_FIXTURES_DIR
-from harness.caller.call import CallSettings
 from harness.caller.runner import RunSpec
-from harness.caller.session import benchmark
-from harness.cli.common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TARGET, EXIT_USAGE, fail,
-                                agent_options, impairment_from)
-from harness.cli.run import DEFAULT_REPORTS, load_inputs, oracle_config, transport_settings
-from harness.load.sweep import StepResult, doubling, parse_levels, sweep_document, sweep_html, sweep_table
-from harness.metrics.turns import AnalysisSettings
-from harness.results.folder import RunFolder, run_metadata
-from harness.transports import TargetUnreachable
+from harness.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, fail
+from harness.cli.options import output_options, target_options
+from harness.errors import InputError
+from harness.load.sweep import StepResult, doubling, parse_levels, sweep_document, sweep_table
+from harness.report.sweep_page import sweep_html
+from harness.results.folder import RunFolder
+from harness.service.inputs import RunInputs
+from harness.service.session import benchmark
 
 
 @click.command()
-@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.argument("scenario")
 @click.option("--concurrency", "levels", default=None, metavar="1,2,4,…",
               help="Concurrency levels, increasing (default with --until-p99: 1, 2, 4, … up to --max-concurrency).")
 @click.option("--until-p99", type=click.FloatRange(min=1), default=None, metavar="MS",
@@ -33,16 +29,12 @@ from harness.transports import TargetUnreachable
               help="Highest level tried by --until-p99 without --concurrency.")
 @click.option("--calls-per-level", type=click.IntRange(min=1), default=2, show_default=True,
               help="Calls per step = concurrency × this (every call in flight at once, then again).")
-@agent_options
+@target_options
 @click.option("--seed", type=int, default=None, help="Seed for fixture picks (default: scenario).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_REPORTS,
-              show_default=True, help="Directory the sweep folder is created in.")
-@click.option("--fixtures", "fixtures_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=DEFAULT_FIXTURES_DIR, help="Fixture directory (with manifest.json).")
+@output_options("sweep folder")
 def sweep(scenario: str, levels: str | None, until_p99: float | None, max_concurrency: int, calls_per_level: int,
-          target: str | None, transport: str | None, impair: str | None, delay_ms: float | None,
-          jitter_ms: float | None, loss: float | None, loss_burst: float | None, reorder: bool | None,
-          agent_args: str, oracle_opts: tuple[str, ...], seed: int | None, out_dir: Path, fixtures_dir: Path) -> None:
+          target: str | None, transport: str | None, transport_values: dict, impairment, agent_args: str,
+          oracle_opts: tuple[str, ...], seed: int | None, out_dir: Path, fixtures_dir: Path | None) -> None:
     """Run the scenario at rising concurrency, back to back, and report the knee: the highest
     concurrency whose P99 latency stays within the threshold.
 
@@ -51,73 +43,66 @@ def sweep(scenario: str, levels: str | None, until_p99: float | None, max_concur
     fell behind its own schedule is flagged and does not count toward capacity. Exits 1 when no
     step stayed within the threshold.
     """
-    loaded, lib = load_inputs(scenario, fixtures_dir)
-    sc, d = loaded.scenario, loaded.scenario.defaults
-    target, transport = target or d.target, transport or d.transport
+    inputs = RunInputs.resolve(scenario, fixtures_dir=fixtures_dir, target=target, transport=transport,
+                               transport_values=transport_values, impairment=impairment, oracle_opts=oracle_opts,
+                               agent_args=agent_args, seed=seed)
     try:
-        check_target(target, transport)
         steps_c = parse_levels(levels) if levels else doubling(max_concurrency if until_p99 else 8)
     except ValueError as e:
-        fail(str(e), EXIT_USAGE)
-    if agent_args and target != "reference":
-        fail(f"--agent-args applies to --target reference only (the target is {target})")
-    threshold = until_p99 or 800.0
-    impairment = impairment_from(impair, delay_ms, jitter_ms, loss, loss_burst, reorder)
-    ocfg = oracle_config(oracle_opts)
-    settings = CallSettings(response_timeout_s=d.response_timeout_s, reply_silence_ms=d.reply_silence_ms,
-                            hints=target == "oracle", seed=d.seed if seed is None else seed)
-    analysis = AnalysisSettings(response_timeout_s=settings.response_timeout_s,
-                                barge_in_threshold_ms=d.barge_in_threshold_ms)
-    options = transport_settings(transport)
-    top = RunFolder.create(out_dir, f"sweep-{sc.name}")
+        raise InputError(str(e)) from None
+    inputs = inputs.with_preload(steps_c[-1] if until_p99 is None else min(steps_c[-1], 4))
+    top = RunFolder.create(out_dir, f"sweep-{inputs.name}")
     top.close()
-    if target == "reference" and "--preload" not in agent_args:
-        agent_args = f"{agent_args} --preload {steps_c[-1] if until_p99 is None else min(steps_c[-1], 4)}".strip()
-    results: list[StepResult] = []
-    meta = {"levels": steps_c, "calls_per_level": calls_per_level, "until_p99_ms": until_p99,
-            "impairment": impairment.to_json() if impairment else None}
-
-    def write() -> dict:
-        doc = sweep_document(sc.name, target, transport, results, threshold, meta)
-        top.write_json("sweep.json", doc)
-        (top.path / "sweep.html").write_text(sweep_html(doc))
-        return doc
-
-    async def go() -> None:
-        async with open_target(target, ocfg, d.barge_in_threshold_ms, agent_args, top.path / "agent.log",
-                               transport) as resolved:
-            for c in steps_c:
-                folder = RunFolder(top.path / f"c{c:04d}")
-                calls = c * calls_per_level
-                run_meta = run_metadata(
-                    scenario={"name": sc.name, "path": str(loaded.path), "sha256": loaded.sha256},
-                    fixtures={"dir": str(lib.directory), "digest": lib.digest(), "count": len(lib)},
-                    target=target, transport=transport, calls=calls, concurrency=c, seed=settings.seed,
-                    sweep=str(top.path), impairment=meta["impairment"], agent={**resolved.info, "url": resolved.url})
-                spec = RunSpec(sc, lib, resolved.url, transport, calls, c, settings, analysis,
-                               call_id_in_url=settings.hints, transport_options=options, impairment=impairment)
-                click.echo(f"step: {c} concurrent calls, {calls} calls …", err=True)
-                summary, outcome = await benchmark(spec, folder, run_meta, sc.name, resolved.label)
-                step = StepResult.from_summary(c, folder.path.name, summary)
-                results.append(step)
-                write()  # as the sweep goes: a Ctrl-C keeps every finished step
-                if outcome.interrupted:
-                    raise KeyboardInterrupt
-                if until_p99 is not None and step.counted and step.latency_p99_ms is not None \
-                        and step.latency_p99_ms > until_p99:
-                    break
-
+    sw = Sweep(inputs, top, steps_c, calls_per_level, until_p99)
     try:
-        asyncio.run(go())
-    except AgentStartFailed as e:
-        fail(str(e), EXIT_USAGE if e.usage else EXIT_TARGET)
-    except TargetUnreachable as e:
-        fail(str(e), EXIT_TARGET)
+        asyncio.run(sw.run())
     except KeyboardInterrupt:
-        if results:
-            click.echo(sweep_table(write()))
+        if sw.results:
+            click.echo(sweep_table(sw.write()))
         fail(f"interrupted; finished steps are in {top.path}", EXIT_INTERRUPTED)
-    doc = write()
+    doc = sw.write()
     click.echo(sweep_table(doc))
     click.echo(f"sweep folder: {top.path} (sweep.json, sweep.html, one run folder per step)")
     raise SystemExit(EXIT_OK if doc["knee"]["concurrency"] is not None else EXIT_FAILED)
+
+
+class Sweep:
+    """The steps of one sweep, written to sweep.json/sweep.html after each (Ctrl-C keeps them)."""
+
+    def __init__(self, inputs: RunInputs, top: RunFolder, levels: list[int], calls_per_level: int,
+                 until_p99: float | None):
+        self.inputs, self.top, self.levels = inputs, top, levels
+        self.calls_per_level, self.until_p99 = calls_per_level, until_p99
+        self.threshold = until_p99 or 800.0
+        self.results: list[StepResult] = []
+        self.meta = {"levels": levels, "calls_per_level": calls_per_level, "until_p99_ms": until_p99,
+                     "impairment": inputs.impairment.to_json() if inputs.impairment else None}
+
+    def write(self) -> dict:
+        doc = sweep_document(self.inputs.name, self.inputs.target, self.inputs.transport, self.results,
+                             self.threshold, self.meta)
+        self.top.write_json("sweep.json", doc)
+        (self.top.path / "sweep.html").write_text(sweep_html(doc))
+        return doc
+
+    async def run(self) -> None:
+        inputs = self.inputs
+        async with inputs.open_target(self.top.path / "agent.log") as resolved:
+            for c in self.levels:
+                folder = RunFolder(self.top.path / f"c{c:04d}")
+                calls = c * self.calls_per_level
+                meta = inputs.metadata(calls=calls, concurrency=c, sweep=str(self.top.path),
+                                       agent=inputs.agent_meta(resolved))
+                spec = RunSpec(inputs.scenario, inputs.fixtures, resolved.url, inputs.transport, calls, c,
+                               inputs.settings, inputs.analysis, call_id_in_url=inputs.settings.hints,
+                               transport_options=inputs.transport_options, impairment=inputs.impairment)
+                click.echo(f"step: {c} concurrent calls, {calls} calls …", err=True)
+                summary, outcome = await benchmark(spec, folder, meta, inputs.name, resolved.label)
+                step = StepResult.from_summary(c, folder.path.name, summary)
+                self.results.append(step)
+                self.write()  # as the sweep goes: a Ctrl-C keeps every finished step
+                if outcome.interrupted:
+                    raise KeyboardInterrupt
+                if self.until_p99 is not None and step.counted and step.latency_p99_ms is not None \
+                        and step.latency_p99_ms > self.until_p99:
+                    break

@@ -117,26 +117,10 @@ def _pinned(cpu: int):
 async def oracle_on(cpu: int, log: Path):
     """The oracle agent in its own process on `cpu`; yields its ready document (urls per transport)
     with its process id under `pid`."""
-    ready = Path(tempfile.mkdtemp(prefix="turnbench-cap-")) / "ready.json"
-    with log.open("ab") as out:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "harness.cli", "agent", "serve", "--oracle", "--port", "0", "--ready-file", str(ready),
-            stdout=out, stderr=out, preexec_fn=_pinned(cpu))
-    try:
-        for _ in range(600):
-            if ready.exists() and ready.stat().st_size:
-                break
-            if proc.returncode is not None:
-                raise RuntimeError(f"the oracle agent exited ({proc.returncode}); see {log}")
-            await asyncio.sleep(0.05)
-        yield {**json.loads(ready.read_text()), "pid": proc.pid}
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(proc.wait(), 10)
-            if proc.returncode is None:
-                proc.kill()
+    from harness.agent.launch import agent_command, launched_agent
+    async with launched_agent(agent_command(kind="--oracle"), log, 30.0, preexec_fn=_pinned(cpu),
+                              label="the oracle agent") as agent:
+        yield {"url": agent.url, "urls": agent.urls, "health": agent.health, "pid": agent.pid}
 
 
 async def measure_level(config: EngineConfig, layout: str, callers: int, cpu: int, seconds: float,

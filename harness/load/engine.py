@@ -27,13 +27,14 @@ import random
 import signal
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from harness.audio.frames import FRAME_NS, SAMPLE_RATE
-from harness.caller.pacing import CpuSteal, GcPauses, LoopLagMonitor, quiet_gc, sleep_until
+from harness.caller.pacing import CpuSteal, GcPauses, LoopLagMonitor, quiet_gc
 from harness.caller.runner import LATENESS_BUDGET_MS, CallExecutor, RunOutcome
+from harness.clock import sleep_until
 from harness.load.engine_config import EngineConfig, EngineConfigError
 from harness.transports import make_transport
 

@@ -9,14 +9,16 @@ import socket
 import subprocess
 import sys
 import tempfile
-from typing import Callable
+from collections.abc import Callable
 
 import gevent
 import gevent.event
 import gevent.lock
 
+from harness.errors import TurnbenchError
 
-class EngineFailed(RuntimeError):
+
+class EngineFailed(TurnbenchError):
     """The engine process did not start or went away."""
 
 

@@ -11,10 +11,11 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from harness.caller.call import CallSettings
+from harness.errors import InputError
 from harness.metrics.turns import AnalysisSettings
 
 
-class EngineConfigError(ValueError):
+class EngineConfigError(InputError):
     """The config does not fit this machine (missing scenario, different fixtures, bad field)."""
 
 
@@ -42,7 +43,7 @@ class EngineConfig:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "EngineConfig":
+    def from_json(cls, text: str) -> EngineConfig:
         try:
             data = json.loads(text)
             return cls(**data)

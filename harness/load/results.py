@@ -11,12 +11,11 @@ import numpy as np
 from harness.load.collector import CALLS_FILE, ENGINES_FILE
 from harness.metrics.stats import percentile_summary
 from harness.metrics.summary import summarize
+from harness.results.folder import read_rows
 
 
 def _jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_rows(path, missing_ok=True)
 
 
 def failure_reason(row: dict) -> str | None:
@@ -51,7 +50,8 @@ def merged_health(engines: dict[str, dict | None]) -> dict:
     why += [f"{n}: engine went away before it drained" for n in lost]
     return {"send_lateness_ms_p50": worst("send_lateness_ms_p50"), "send_lateness_ms_p99": worst("send_lateness_ms_p99"),
             "loop_lag_ms_p99": worst("loop_lag_ms_p99"), "cpu_pct_p90": worst("cpu_pct_p90"),
-            "cpu_steal_pct": worst("cpu_steal_pct"), "recv_jitter_ms_p99": worst("recv_jitter_ms_p99"), "frames": sum(h.get("frames") or 0 for h in hs),
+            "cpu_steal_pct": worst("cpu_steal_pct"), "recv_jitter_ms_p99": worst("recv_jitter_ms_p99"),
+            "frames": sum(h.get("frames") or 0 for h in hs),
             "overloaded": bool(why), "overloaded_why": why, "engines": len(hs),
             "budget": hs[0].get("budget")}
 

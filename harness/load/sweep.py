@@ -59,7 +59,7 @@ class StepResult:
     """False when the harness was saturated: such a step says nothing about the agent's capacity."""
 
     @classmethod
-    def from_summary(cls, concurrency: int, folder: str, s: dict) -> "StepResult":
+    def from_summary(cls, concurrency: int, folder: str, s: dict) -> StepResult:
         lat = s.get("latency_ms") or {}
         h = s.get("harness") or {}
         errors = sum((s.get("errors") or {}).values())
@@ -123,58 +123,3 @@ def sweep_table(doc: dict) -> str:
                  f"(P99 ≤ {k['threshold_p99_ms']:g} ms): {k['why']}" + ("  (* P99 from < 100 samples)"
                                                                           if any(s["p99_low_n"] for s in doc["steps"]) else ""))
     return "\n".join(lines)
-
-
-def sweep_figure(doc: dict) -> str:
-    """Latency percentiles and false-interruption rate against concurrency, threshold and knee marked."""
-    from harness.report.figures import COLORS, _plt, _svg
-    plt = _plt()
-    steps = doc["steps"]
-    xs = [s["concurrency"] for s in steps]
-    fig, ax = plt.subplots(figsize=(7, 3.4))
-    for i, key in enumerate(("latency_p50_ms", "latency_p90_ms", "latency_p99_ms")):
-        ax.plot(xs, [s[key] if s[key] is not None else float("nan") for s in steps], marker="o",
-                color=COLORS[i], label=key.split("_")[1].upper())
-    bad = [s for s in steps if not s["counted"]]
-    if bad:
-        ax.scatter([s["concurrency"] for s in bad], [s["latency_p99_ms"] or 0 for s in bad], marker="x", s=80,
-                   color="black", zorder=5, label="harness overloaded (not counted)")
-    k = doc["knee"]
-    ax.axhline(k["threshold_p99_ms"], color="#d62728", ls="--", lw=1, label=f"P99 threshold {k['threshold_p99_ms']:g} ms")
-    if k["concurrency"] is not None:
-        ax.axvline(k["concurrency"], color="#2ca02c", ls=":", lw=1.5, label=f"knee: {k['concurrency']}")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(xs, [str(x) for x in xs])
-    ax.set_xlabel("concurrent calls")
-    ax.set_ylabel("latency, ms")
-    ax2 = ax.twinx()
-    ax2.plot(xs, [(s["false_interruption_rate"] or 0) * 100 for s in steps], color=COLORS[4], ls=":", marker=".",
-             label="false interruptions %")
-    ax2.set_ylabel("false interruptions, %")
-    h1, l1 = ax.get_legend_handles_labels()
-    h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper left")
-    return _svg(fig)
-
-
-def sweep_html(doc: dict) -> str:
-    """A self-contained page: the figure, the table, and a link to each step's own report."""
-    import html
-    rows = "".join(
-        f"<tr><td>{s['concurrency']}</td><td>{s['calls']}</td><td>{s['latency_p50_ms']}</td><td>{s['latency_p90_ms']}</td>"
-        f"<td>{s['latency_p99_ms']}</td><td>{s['false_interruption_rate']}</td><td>{s['barge_in_success_rate']}</td>"
-        f"<td>{s['error_rate']}</td><td>{s['send_lateness_ms_p99']}</td><td>{'yes' if s['counted'] else 'NO'}</td>"
-        f"<td><a href=\"{html.escape(s['folder'])}/report.html\">report</a></td></tr>" for s in doc["steps"])
-    k = doc["knee"]
-    return f"""<!doctype html><html><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>turnbench sweep: {html.escape(doc['scenario'])}</title>
-<style>body{{font:14px system-ui,sans-serif;margin:2em;max-width:60em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:right}}</style></head><body>
-<h1>Sweep: {html.escape(doc['scenario'])} → {html.escape(doc['target'])} over {html.escape(doc['transport'])}</h1>
-<p><b>Knee: {k['concurrency'] if k['concurrency'] is not None else 'none'}</b> concurrent calls with P99 ≤
-{k['threshold_p99_ms']:g} ms — {html.escape(k['why'])}.</p>
-{sweep_figure(doc)}
-<table><tr><th>concurrency</th><th>calls</th><th>P50</th><th>P90</th><th>P99</th><th>false int.</th>
-<th>barge-in</th><th>errors/call</th><th>lateness p99</th><th>counted</th><th></th></tr>{rows}</table>
-</body></html>"""

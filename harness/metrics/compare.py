@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.errors import InputError
+
 RATE_FIELDS = {
     "false_interruption_rate": ("false_interruption", None),
     "false_interruption_rate_paused": ("false_interruption", "paused"),
@@ -33,7 +35,7 @@ DELTA_METRICS = ("latency_ms.p50", "latency_ms.p90", "latency_ms.p99", "first_by
                  "stages_ms.transport.p50", "wer", "no_response_rate")
 
 
-class MetricError(ValueError):
+class MetricError(InputError):
     """A metric name that does not exist."""
 
 

@@ -8,10 +8,11 @@ audio of every call would cost ~2 MB a minute, so a call keeps one peak per 10 m
 from __future__ import annotations
 
 import base64
+
 import numpy as np
 
 from harness.audio.frames import SAMPLE_RATE
-from harness.caller.timeline import CallTimeline
+from harness.records.timeline import CallTimeline
 
 TIMELINE_SCHEMA = "turnbench.timeline/1"
 STEP_MS = 10

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable
 
 from harness.metrics.stats import percentile_summary, rate
 from harness.metrics.turns import STAGES

@@ -1,4 +1,4 @@
-"""Per-turn results from one call's timeline, exactly as DESIGN.md defines the metrics."""
+"""Per-turn results from one call's timeline, exactly as docs/metrics.md defines the metrics."""
 
 from __future__ import annotations
 
@@ -8,11 +8,18 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from harness.audio.frames import SAMPLE_RATE
-from harness.audio.onset import (DEFAULT_DETECTOR, DetectorConfig, Interval, audible_intervals,
-                                 merge_intervals, noise_floor_dbfs, threshold_dbfs)
-from harness.caller.timeline import CallTimeline, PlannedTurn
+from harness.audio.onset import (
+    DEFAULT_DETECTOR,
+    DetectorConfig,
+    Interval,
+    audible_intervals,
+    merge_intervals,
+    noise_floor_dbfs,
+    threshold_dbfs,
+)
 from harness.metrics.envelope import peaks
-from harness.metrics.playout import HeardAudio, play_out
+from harness.playout import HeardAudio, play_out
+from harness.records.timeline import CallTimeline, PlannedTurn
 
 TURN_SCHEMA = "turnbench.turn/1"
 STOP_SILENCE_MS = 250.0

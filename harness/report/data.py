@@ -8,8 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.errors import InputError
+from harness.results.folder import read_rows
 
-class RunInputError(ValueError):
+
+class RunInputError(InputError):
     """A run folder (or file) that cannot be read; the message names the file and, where known, the line."""
 
 
@@ -66,25 +69,11 @@ def _read_json(path: Path) -> dict:
 
 
 def read_turns_strict(path: Path) -> list[dict]:
-    """Every row of turns.jsonl; a torn *last* line (a crash mid-write) is dropped, any other bad
-    line is an error naming its line number."""
-    rows: list[dict] = []
-    if not path.exists():
-        raise RunInputError(f"{path}: missing (is {path.parent} a turnbench run folder?)")
-    lines = path.read_text().splitlines()
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            if i == len(lines):
-                break
-            raise RunInputError(f"{path}:{i}: not valid JSON: {e.msg}") from None
-        if not isinstance(row, dict) or not str(row.get("schema", "")).startswith("turnbench.turn/"):
-            raise RunInputError(f"{path}:{i}: not a turnbench turn row (schema turnbench.turn/1)")
-        rows.append(row)
-    return rows
+    """Every row of turns.jsonl (see `read_rows`)."""
+    try:
+        return read_rows(path, "turnbench.turn/")
+    except InputError as e:
+        raise RunInputError(str(e)) from None
 
 
 def load_run(path: Path | str, label: str | None = None) -> RunData:

@@ -22,7 +22,8 @@ MAX_LINE_POINTS = 2000
 MAX_SCATTER_POINTS = 20000
 
 
-def _plt():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend, styled for the reports (SVG text kept as text)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -31,10 +32,11 @@ def _plt():
     return plt
 
 
-def _svg(fig) -> str:
+def to_svg(fig) -> str:
+    """A figure as an inline `<svg>` element (closed afterwards)."""
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", dpi=110)  # dpi: rasterised parts only
-    _plt().close(fig)
+    pyplot().close(fig)
     text = buf.getvalue()
     return text[text.index("<svg"):]
 
@@ -50,7 +52,7 @@ def _cdf_points(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def latency_cdf(runs: list[RunData]) -> str:
     """Latency CDF per turn kind (one run) or per run (a comparison), with the 300 ms budget."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.6))
     series = ([(f"{r.label}", r.column("latency_ms")) for r in runs] if len(runs) > 1 else
               [("all turns", runs[0].column("latency_ms"))]
@@ -69,12 +71,12 @@ def latency_cdf(runs: list[RunData]) -> str:
     ax.set_ylabel("fraction of turns")
     ax.set_ylim(0, 1.01)
     ax.legend(loc="lower right", fontsize=8)
-    return _svg(fig)
+    return to_svg(fig)
 
 
 def latency_histogram(runs: list[RunData]) -> str:
     """Latency histogram, stacked by turn kind (one run) or overlaid per run."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.2))
     allx = np.concatenate([r.column("latency_ms") for r in runs] or [np.zeros(0)])
     if allx.size:
@@ -93,7 +95,7 @@ def latency_histogram(runs: list[RunData]) -> str:
         ax.legend(fontsize=8)
     ax.set_xlabel("response latency, ms (last bin holds everything above P99.5)")
     ax.set_ylabel("turns")
-    return _svg(fig)
+    return to_svg(fig)
 
 
 def stage_waterfall(runs: list[RunData]) -> str | None:
@@ -108,11 +110,11 @@ def stage_waterfall(runs: list[RunData]) -> str | None:
         rows.append((r.label, vals, (r.summary.get("latency_ms") or {}).get("p50")))
     if not rows:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.9 + 0.7 * len(rows)))
     palette = {"turn_detection": "#bbbbbb", "stt_final": COLORS[0], "llm_ttft": COLORS[1],
                "tts_ttfb": COLORS[2], "transport": COLORS[3]}
-    for y, (label, vals, p50) in enumerate(rows):
+    for y, (_label, vals, p50) in enumerate(rows):
         left = 0.0
         for k, v in vals:
             if v is None:
@@ -131,12 +133,12 @@ def stage_waterfall(runs: list[RunData]) -> str | None:
     ax.set_yticks(range(len(rows)), [r[0] for r in rows])
     ax.set_xlabel("ms after end of speech (P50 per stage; | = latency P50)")
     ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.35 - 0.05 * len(rows)))
-    return _svg(fig)
+    return to_svg(fig)
 
 
 def call_timeline(run: RunData, call_id: str, timeline: dict | None, why: str) -> str:
     """Caller (up) and agent (down, as heard) on one time axis, with the turn markers."""
-    plt = _plt()
+    plt = pyplot()
     turns = [t for t in run.turns if t["call_id"] == call_id]
     fig, ax = plt.subplots(figsize=(9, 2.4))
     if timeline:
@@ -180,12 +182,12 @@ def call_timeline(run: RunData, call_id: str, timeline: dict | None, why: str) -
     ax.set_title(f"{run.label} · call {call_id} — {why}", fontsize=8, loc="left")
     if timeline:
         ax.legend(fontsize=7, loc="upper right")
-    return _svg(fig)
+    return to_svg(fig)
 
 
 def latency_over_time(runs: list[RunData]) -> str | None:
     """Latency against the run's clock (call start + EOS): binned P50/P99 lines over the samples."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.0))
     drawn = False
     for i, r in enumerate(runs):
@@ -220,7 +222,7 @@ def latency_over_time(runs: list[RunData]) -> str | None:
     ax.set_xlabel("seconds since the run started")
     ax.set_ylabel("latency, ms")
     ax.legend(fontsize=7)
-    return _svg(fig)
+    return to_svg(fig)
 
 
 def latency_vs_concurrency(runs: list[RunData]) -> str | None:
@@ -234,7 +236,7 @@ def latency_vs_concurrency(runs: list[RunData]) -> str | None:
         groups.append((r.label, by))
     if all(len(by) < 2 for _, by in groups):
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.0))
     for i, (label, by) in enumerate(groups):
         ks = sorted(by)
@@ -245,4 +247,4 @@ def latency_vs_concurrency(runs: list[RunData]) -> str | None:
     ax.set_xlabel("calls in flight when the call started")
     ax.set_ylabel("latency, ms")
     ax.legend(fontsize=7)
-    return _svg(fig)
+    return to_svg(fig)

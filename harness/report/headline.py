@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.gate import OPS, ThresholdError, parse_threshold
+from harness.thresholds import OPS, ThresholdError, parse_threshold
 
 # Used where the run set no threshold for the metric: the 300 ms conversational budget and the
 # rates a production agent is expected to meet.

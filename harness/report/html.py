@@ -5,7 +5,7 @@ from __future__ import annotations
 import html as _html
 import platform
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import harness
@@ -72,7 +72,7 @@ def _delta_rows(runs: list[RunData]) -> list[dict]:
                 continue
             scale = 100.0 if m.stat == "rate" else 1.0
             unit = " pp" if m.stat == "rate" else ("" if name == "wer" else " ms")
-            fmt = (lambda v: "—" if v is None else f"{v * scale:.3g}" if name == "wer" else f"{v * scale:.1f}")
+            fmt = (lambda v: "—" if v is None else f"{v * scale:.3g}" if name == "wer" else f"{v * scale:.1f}")  # noqa: B023 (used in this pass)
             out.append({"against": other.label, "metric": name, "a": fmt(d.a), "b": fmt(d.b),
                         "diff": "—" if d.diff is None else f"{d.diff * scale:+.1f}{unit}",
                         "ci": "" if d.ci95 is None else f"[{d.ci95[0] * scale:+.1f}, {d.ci95[1] * scale:+.1f}]",
@@ -151,7 +151,7 @@ def build_report(runs: list[RunData], max_timelines: int = DEFAULT_MAX_TIMELINES
     heads = [headline(r.summary) for r in runs]
     return tpl.render(
         title=("turnbench: " + runs[0].label) if len(runs) == 1 else f"turnbench: {len(runs)} runs compared",
-        generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        generated=datetime.now(UTC).isoformat(timespec="seconds"),
         version=harness.__version__, python=platform.python_version(), runs=runs,
         head_rows=[[heads[i][j] for i in range(len(runs))] for j in range(len(heads[0]))],
         notes=[(r.label, n) for r in runs for n in r.summary.get("notes") or []],
@@ -162,3 +162,12 @@ def build_report(runs: list[RunData], max_timelines: int = DEFAULT_MAX_TIMELINES
         stage_rows=_stage_table(runs), deltas=_delta_rows(runs) if len(runs) > 1 else [],
         hash_mismatch=len(hashes) > 1, health=[_health(r) for r in runs], meta=[(r.label, _meta(r)) for r in runs],
         esc=_html.escape)
+
+
+def write_html_report(runs: list[RunData], out: Path, max_timelines: int = DEFAULT_MAX_TIMELINES) -> Path:
+    """Render and write atomically."""
+    text = build_report(runs, max_timelines)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(out)
+    return out

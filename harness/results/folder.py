@@ -10,10 +10,11 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import harness
+from harness.errors import InputError
 
 RUN_SCHEMA = "turnbench.run/1"
 
@@ -41,7 +42,7 @@ def machine_info() -> dict:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class RunFolder:
@@ -57,7 +58,7 @@ class RunFolder:
         self._timelines = None
 
     @classmethod
-    def create(cls, base: Path, label: str) -> "RunFolder":
+    def create(cls, base: Path, label: str) -> RunFolder:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-") or "run"
         path = base / f"{stamp}-{slug}"
@@ -102,16 +103,29 @@ def run_metadata(**fields) -> dict:
             "started_perf_ns": time.perf_counter_ns(), **fields}
 
 
-def read_turns(path: Path) -> list[dict]:
-    """All rows of a turns.jsonl (tolerates a torn last line from a crash)."""
-    rows = []
-    with path.open() as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
+def read_rows(path: Path, schema: str | None = None, missing_ok: bool = False) -> list[dict]:
+    """Every row of a JSON-lines result file (turns.jsonl, timelines.jsonl, calls.jsonl). A torn
+    *last* line (a crash mid-write) is dropped; any other bad line, bytes that are not UTF-8, or a
+    row without the expected `schema` prefix is an `InputError` naming the file and line."""
+    if not path.exists():
+        if missing_ok:
+            return []
+        raise InputError(f"{path}: missing (is {path.parent} a turnbench run folder?)")
+    try:
+        lines = path.read_bytes().decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text (byte {e.start}): not a turnbench result file") from None
+    rows: list[dict] = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            if i == len(lines):
                 break
+            raise InputError(f"{path}:{i}: not valid JSON: {e.msg}") from None
+        if not isinstance(row, dict) or (schema and not str(row.get("schema", "")).startswith(schema)):
+            raise InputError(f"{path}:{i}: not a turnbench row" + (f" (schema {schema}1)" if schema else ""))
+        rows.append(row)
     return rows

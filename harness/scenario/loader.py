@@ -11,11 +11,12 @@ import yaml
 from pydantic import ValidationError
 
 from harness.audio.fixtures import FixtureLibrary
-from harness.gate import ThresholdError, parse_threshold
+from harness.errors import InputError
 from harness.scenario.model import BackchannelStep, BargeInStep, Pick, SayStep, Scenario
+from harness.thresholds import ThresholdError, parse_threshold
 
 
-class ScenarioError(ValueError):
+class ScenarioError(InputError):
     """A scenario that cannot run; the message reads `file:line: field: what is wrong`."""
 
     def __init__(self, path: Path | str, line: int | None, field: str, message: str):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
-
-TRANSPORTS = ("ws-pcm", "twilio", "webrtc")
 
 
 class _Strict(BaseModel):
@@ -20,7 +18,7 @@ class Pick(_Strict):
     voice: str | None = None
 
 
-FixtureSel = Union[str, Pick]
+FixtureSel = str | Pick
 
 
 class SayStep(_Strict):
@@ -65,7 +63,7 @@ class WaitFor(_Strict):
 class WaitStep(_Strict):
     """Wait for the agent's reply to end (`wait: reply`), for silence, or for a fixed time."""
 
-    wait: Union[Literal["reply", "silence"], WaitFor]
+    wait: Literal["reply", "silence"] | WaitFor
 
     @field_validator("wait", mode="before")
     @classmethod
@@ -84,12 +82,8 @@ def _step_kind(v: Any) -> str | None:
 
 
 Step = Annotated[
-    Union[
-        Annotated[SayStep, Tag("say")],
-        Annotated[WaitStep, Tag("wait")],
-        Annotated[BargeInStep, Tag("barge_in")],
-        Annotated[BackchannelStep, Tag("backchannel")],
-    ],
+    Annotated[SayStep, Tag("say")] | Annotated[WaitStep, Tag("wait")] | Annotated[BargeInStep, Tag("barge_in")]
+    | Annotated[BackchannelStep, Tag("backchannel")],
     Discriminator(_step_kind, custom_error_type="step",
                   custom_error_message="a step is one of say, wait, barge_in, backchannel (one key per step)"),
 ]
@@ -99,7 +93,7 @@ class Defaults(_Strict):
     """Run settings a scenario can fix; command-line options override them."""
 
     target: str = Field("reference", description="'reference' (started in the background), 'oracle' or a ws:// URL")
-    transport: Literal["ws-pcm", "twilio", "webrtc"] = "ws-pcm"
+    transport: str = Field("ws-pcm", description="a registered transport: ws-pcm, twilio, webrtc, …")
     calls: int = Field(1, ge=1)
     concurrency: int = Field(1, ge=1)
     seed: int = 0
@@ -107,6 +101,14 @@ class Defaults(_Strict):
     reply_silence_ms: float = Field(700.0, gt=0, description="agent silence that ends `wait: reply`")
     barge_in_threshold_ms: float = Field(500.0, gt=0)
     thresholds: list[str] = Field(default_factory=list)
+
+    @field_validator("transport")
+    @classmethod
+    def _known_transport(cls, v: str) -> str:
+        from harness.transports.registry import transport_names
+        if v not in transport_names():
+            raise ValueError(f"unknown transport {v!r}; expected one of: {', '.join(transport_names())}")
+        return v
 
 
 class Scenario(_Strict):

@@ -1,27 +1,9 @@
-"""Wire protocols between the caller and an agent, behind one `Transport` interface."""
+"""Wire protocols between the caller and an agent, behind one `Transport` interface, registered
+by name in `registry` (the built-in ones in `builtins`)."""
 
-from harness.transports.base import (AudioReceived, EventReceived, PlayoutCleared, Received,
-                                     TargetProtocolError, TargetUnreachable, Transport)
+from harness.transports import builtins as _builtins  # noqa: F401 (registers ws-pcm, twilio, webrtc)
+from harness.transports.base import TargetProtocolError, TargetUnreachable, Transport
+from harness.transports.registry import make_transport, transport_entry, transport_names
 
-__all__ = ["AudioReceived", "EventReceived", "PlayoutCleared", "Received", "TargetProtocolError",
-           "TRANSPORTS", "TargetUnreachable", "Transport", "make_transport"]
-
-
-TRANSPORTS = ("ws-pcm", "twilio", "webrtc")
-
-
-def make_transport(name: str, url: str, **options) -> Transport:
-    """A transport by name, imported lazily so optional protocols cost nothing when unused."""
-    if name == "ws-pcm":
-        from harness.transports.ws_pcm import AiohttpWsPcmTransport, WsPcmTransport
-        client = options.pop("client", "lean")
-        if client not in ("lean", "aiohttp"):
-            raise ValueError(f"ws-pcm client {client!r}: expected lean or aiohttp")
-        return (WsPcmTransport if client == "lean" else AiohttpWsPcmTransport)(url, **options)
-    if name == "twilio":
-        from harness.transports.twilio import TwilioTransport
-        return TwilioTransport(url, **options)
-    if name == "webrtc":
-        from harness.transports.webrtc import WebRtcTransport
-        return WebRtcTransport(url, **options)
-    raise ValueError(f"unknown transport {name!r} (available: {', '.join(TRANSPORTS)})")
+__all__ = ["TargetProtocolError", "TargetUnreachable", "Transport", "make_transport", "transport_entry",
+           "transport_names"]

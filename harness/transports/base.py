@@ -3,43 +3,17 @@
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
-from typing import AsyncIterator, Callable, Union
+from collections.abc import AsyncIterator, Callable
 
-import numpy as np
-
-
-@dataclass(frozen=True)
-class AudioReceived:
-    """Agent audio (16 kHz mono int16) and when its message arrived at the caller."""
-
-    arrival_ns: int
-    samples: np.ndarray
+from harness.errors import ProtocolViolation, TargetError
+from harness.records.received import Received
 
 
-@dataclass(frozen=True)
-class EventReceived:
-    """A JSON event the agent sent (its own trace), stamped on arrival."""
-
-    arrival_ns: int
-    event: dict
-
-
-@dataclass(frozen=True)
-class PlayoutCleared:
-    """The agent asked the caller to drop audio it has not played yet (Twilio `clear`)."""
-
-    arrival_ns: int
-
-
-Received = Union[AudioReceived, EventReceived, PlayoutCleared]
-
-
-class TargetUnreachable(ConnectionError):
+class TargetUnreachable(TargetError):
     """The target could not be reached or does not speak the protocol (exit code 3)."""
 
 
-class TargetProtocolError(ValueError):
+class TargetProtocolError(ProtocolViolation):
     """The target sent something the protocol does not allow (recorded on the call, run goes on)."""
 
 
@@ -47,6 +21,14 @@ class Transport(abc.ABC):
     """A connection to one agent for one call: 20 ms PCM16 frames out, audio and events in."""
 
     name: str = "?"
+    continuous: bool = False
+    """Media flows all call long, silence included (the receiver catches up after a stall)."""
+    setup_ms: float | None = None
+    """Connection set-up before media flowed (offer → connected), for transports that have one."""
+    log = None
+    """An impairment's per-packet log (`ImpairedTransport`), for calibration."""
+    catch_up = None
+    """A continuous stream's receiver catch-up, when this transport applies it itself."""
 
     @abc.abstractmethod
     async def connect(self) -> None:

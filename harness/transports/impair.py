@@ -14,13 +14,14 @@ import asyncio
 import heapq
 import random
 import time
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field, replace
-from typing import AsyncIterator
 
 import numpy as np
 
-from harness.metrics.catch_up import CatchUp
-from harness.transports.base import AudioReceived, PlayoutCleared, Received, Transport
+from harness.playout import CatchUp
+from harness.records.received import AudioReceived, PlayoutCleared, Received
+from harness.transports.base import Transport
 
 
 @dataclass(frozen=True)
@@ -154,12 +155,11 @@ class ImpairedTransport(Transport):
         self._ended = False
         self._tasks: list[asyncio.Task] = []
         self._catch_up = None
-        if getattr(inner, "continuous", False):
+        if inner.continuous:
             # a receiver's jitter buffer sits after the network path, so catch-up happens here,
             # once, after the delay; the inner transport hands over every frame as decoded
             self._catch_up = CatchUp()
-            if hasattr(inner, "catch_up"):
-                inner.catch_up = None
+            inner.catch_up = None
         self._codec_up = self._codec_down = None
         if profile.mulaw and inner.name != "twilio":  # Twilio already is mu-law
             from harness.transports.twilio_protocol import MulawDecoder, MulawEncoder
@@ -170,7 +170,15 @@ class ImpairedTransport(Transport):
     def protocol_errors(self) -> list[str]:
         return self.inner.protocol_errors
 
-    def __getattr__(self, name: str):  # transport facts (setup_ms, marks_acked, …) pass through
+    @property
+    def continuous(self) -> bool:
+        return self.inner.continuous
+
+    @property
+    def setup_ms(self) -> float | None:
+        return self.inner.setup_ms
+
+    def __getattr__(self, name: str):  # other transport facts (marks_acked, …) pass through
         return getattr(self.inner, name)
 
     async def connect(self) -> None:

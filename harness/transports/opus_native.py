@@ -20,11 +20,13 @@ import os
 
 import numpy as np
 
+from harness.errors import ProtocolViolation
+
 MAX_FRAME_MS = 120
 """The longest Opus packet: the output buffer holds this much."""
 
 
-class OpusDecodeError(ValueError):
+class OpusDecodeError(ProtocolViolation):
     """libopus refused a packet (corrupt or truncated)."""
 
 

@@ -14,13 +14,20 @@ import heapq
 import json
 import secrets
 import time
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from harness.audio.frames import SAMPLE_NS
-from harness.transports.base import (AudioReceived, EventReceived, PlayoutCleared, Received,
-                                     TargetProtocolError, Transport)
-from harness.transports.twilio_protocol import (MEDIA_FORMAT, MulawDecoder, MulawEncoder,
-                                                TwilioMessageError, b64, media_payload, parse)
+from harness.records.received import AudioReceived, EventReceived, PlayoutCleared, Received
+from harness.transports.base import TargetProtocolError, Transport
+from harness.transports.twilio_protocol import (
+    MEDIA_FORMAT,
+    MulawDecoder,
+    MulawEncoder,
+    TwilioMessageError,
+    b64,
+    media_payload,
+    parse,
+)
 from harness.transports.websocket import check_ws_url
 from harness.transports.ws_client import WsClient
 from harness.transports.ws_frames import OP_BINARY, WsClosed

@@ -15,12 +15,13 @@ import numpy as np
 from harness.audio import mulaw
 from harness.audio.frames import SAMPLE_RATE, float_to_pcm16
 from harness.audio.resample import StreamResampler
+from harness.errors import ProtocolViolation
 
 WIRE_RATE = 8000
 MEDIA_FORMAT = {"encoding": "audio/x-mulaw", "sampleRate": WIRE_RATE, "channels": 1}
 
 
-class TwilioMessageError(ValueError):
+class TwilioMessageError(ProtocolViolation):
     """A Media Streams message that is not what the protocol allows (says which field)."""
 
 

@@ -14,17 +14,26 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import aiohttp
 from yarl import URL
 
-from harness.metrics.catch_up import CatchUp
+from harness.playout import CatchUp
+from harness.records.received import AudioReceived, EventReceived, Received
+from harness.transports.base import TargetProtocolError, TargetUnreachable, Transport
+from harness.transports.webrtc_media import (
+    CALLER_PATHS,
+    FrameTo16k,
+    PacketTrack,
+    ReceivedAudio,
+    StockAudioTrack,
+    peer_connection,
+    restrict_candidates,
+    sdp_has_audio,
+    track_ended,
+)
 from harness.transports.webrtc_url import check_http_url
-from harness.transports.base import (AudioReceived, EventReceived, Received, TargetProtocolError,
-                                     TargetUnreachable, Transport)
-from harness.transports.webrtc_media import (CALLER_PATHS, FrameTo16k, PacketTrack, ReceivedAudio, StockAudioTrack,
-                                             peer_connection, restrict_candidates, sdp_has_audio, track_ended)
 
 try:
     from aiortc import RTCSessionDescription

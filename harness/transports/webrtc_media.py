@@ -25,7 +25,7 @@ import contextlib
 import fractions
 import ipaddress
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -273,7 +273,7 @@ class _DecodeOnArrival(JitterBuffer):
     """Decodes every audio packet the moment aiortc has parsed it; hands aiortc nothing back
     (so its decoder thread stays idle)."""
 
-    def __init__(self, audio: "ReceivedAudio"):
+    def __init__(self, audio: ReceivedAudio):
         super().__init__(capacity=16)
         self._audio = audio
 

@@ -11,7 +11,7 @@ import asyncio
 import base64
 import os
 import ssl
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from harness.transports.base import TargetUnreachable
 from harness.transports.websocket import check_ws_url

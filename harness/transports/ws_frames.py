@@ -24,7 +24,7 @@ import hashlib
 import os
 import struct
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

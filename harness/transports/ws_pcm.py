@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from typing import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 
-from harness.transports.base import AudioReceived, EventReceived, Received, TargetUnreachable, Transport
+from harness.records.received import AudioReceived, EventReceived, Received
+from harness.transports.base import TargetUnreachable, Transport
 from harness.transports.websocket import check_ws_url
 from harness.transports.ws_client import WsClient
 from harness.transports.ws_frames import OP_BINARY

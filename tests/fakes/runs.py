@@ -57,7 +57,7 @@ def synthetic_turns(n: int, *, median_ms: float = 500.0, sigma: float = 0.25, fi
 def write_run(path: Path, turns: list[dict], *, scenario_sha: str = "a" * 64, fixtures_digest: str = "f" * 16,
               thresholds: list[str] = (), target: str = "synthetic", harness: dict | None = None) -> Path:
     """A run folder as `turnbench run` leaves it."""
-    from harness.gate import evaluate
+    from harness.thresholds import evaluate
 
     path.mkdir(parents=True, exist_ok=True)
     calls = len({t["call_id"] for t in turns})

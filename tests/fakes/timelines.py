@@ -6,8 +6,8 @@ import numpy as np
 
 from harness.agent.oracle_voice import synth_reply, white_noise
 from harness.audio.frames import FRAME_NS, FRAME_SAMPLES, SAMPLE_RATE, float_to_pcm16
-from harness.caller.timeline import CallTimeline, PlannedTurn
-from harness.transports.base import AudioReceived, EventReceived
+from harness.records.received import AudioReceived, EventReceived
+from harness.records.timeline import CallTimeline, PlannedTurn
 
 MS = 1_000_000
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable, Union
+
+from harness.errors import ProtocolViolation
 
 
 @dataclass(frozen=True)
@@ -23,10 +25,10 @@ class CallerEvent:
     arrival_ns: int
 
 
-Inbound = Union[CallerAudio, CallerEvent]
+Inbound = CallerAudio | CallerEvent
 
 
-class LinkRefused(ValueError):
+class LinkRefused(ProtocolViolation):
     """The caller opened a call the link cannot serve (wrong media format, bad offer)."""
 
 
@@ -65,3 +67,26 @@ class CallLink(abc.ABC):
     @abc.abstractmethod
     async def hang_up(self, code: int = 1000, reason: str = "") -> None:
         """End the call from the agent's side."""
+
+
+class Endpoint:
+    """One transport's side of the agent server: routes (and front-door upgrades) that turn the
+    protocol into `CallLink`s handed to `server.serve_link`. Registered per transport
+    (`TransportEntry.agent_endpoint`), constructed with the server."""
+
+    def __init__(self, server) -> None:
+        self.server = server
+
+    def mount(self, app) -> None:
+        """Add this transport's routes to the aiohttp application."""
+
+    def upgrades(self) -> dict:
+        """Paths whose WebSocket upgrades the front door hands to this endpoint (lean framing)."""
+        return {}
+
+    def health(self) -> dict:
+        """What /health says of this transport beyond its name."""
+        return {}
+
+    async def close(self) -> None:
+        """End every call this endpoint still serves."""

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import json
 import time
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
 
-from harness.agent.links.base import CallerAudio, CallerEvent, CallLink, Inbound, LinkRefused
+from harness.agent.links.base import CallerAudio, CallerEvent, CallLink, Endpoint, Inbound, LinkRefused
 from harness.transports import stamping
-from harness.transports.twilio_protocol import (MulawDecoder, MulawEncoder, TwilioMessageError, b64,
-                                                check_media_format, media_payload, parse)
+from harness.transports.twilio_protocol import (
+    MulawDecoder,
+    MulawEncoder,
+    TwilioMessageError,
+    b64,
+    check_media_format,
+    media_payload,
+    parse,
+)
 
 
 class TwilioLink(CallLink):
@@ -28,7 +35,7 @@ class TwilioLink(CallLink):
         self._marks = 0
 
     @classmethod
-    async def accept(cls, request: web.Request, call_id: str) -> "TwilioLink":
+    async def accept(cls, request: web.Request, call_id: str) -> TwilioLink:
         ws = web.WebSocketResponse(max_msg_size=0, autoping=True, heartbeat=None)
         await ws.prepare(request)
         return cls(ws, stamping.install(request.transport), call_id)
@@ -103,3 +110,27 @@ class TwilioLink(CallLink):
     async def hang_up(self, code: int = 1000, reason: str = "") -> None:
         if not self.ws.closed:
             await self.ws.close(code=code, message=reason.encode()[:120])
+
+
+TWILIO_PATH = "/media-stream"
+
+
+class TwilioEndpoint(Endpoint):
+    """A phone agent's Media Streams handler at /media-stream; a refused `start` (wrong media
+    format) is closed with 1003 and its reason kept in `server.refused`."""
+
+    def mount(self, app: web.Application) -> None:
+        app.router.add_get(TWILIO_PATH, self._serve)
+
+    def health(self) -> dict:
+        return {"twilio_path": TWILIO_PATH}
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        link = await TwilioLink.accept(request, self.server.next_call_id(request.query, self.server.agent))
+        try:
+            await link.handshake(request)
+        except LinkRefused as e:
+            self.server.refused.append(f"twilio {link.call_id}: {e}")
+            return link.ws
+        await self.server.serve_link(link)
+        return link.ws

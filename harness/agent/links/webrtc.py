@@ -6,15 +6,21 @@ import asyncio
 import json
 import secrets
 import time
-from typing import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
-
-from harness.agent.links.base import CallerAudio, CallerEvent, CallLink, Inbound
-from harness.transports.webrtc_media import (PacedOutput, PacketTrack, ReceivedAudio, peer_connection,
-                                             restrict_candidates, sdp_has_audio, track_ended)
-
 from aiortc import RTCSessionDescription  # noqa: E402  (webrtc_media says which extra is missing)
+
+from harness.agent.links.base import CallerAudio, CallerEvent, CallLink, Endpoint, Inbound
+from harness.transports.webrtc_media import (
+    PacedOutput,
+    PacketTrack,
+    ReceivedAudio,
+    peer_connection,
+    restrict_candidates,
+    sdp_has_audio,
+    track_ended,
+)
 
 
 class WebRtcLink(CallLink):
@@ -99,16 +105,19 @@ class WebRtcLink(CallLink):
         self._inbox.put_nowait(None)
 
 
-class WebRtcEndpoint:
+class WebRtcEndpoint(Endpoint):
     """HTTP signalling for the agent server; each accepted offer becomes a served `WebRtcLink`."""
 
-    def __init__(self, serve: Callable[[CallLink], Awaitable[None]], host: str = "127.0.0.1",
-                 ice_servers: tuple[str, ...] = ()):
-        self._serve, self._ice = serve, ice_servers
-        restrict_candidates(host)
+    def __init__(self, server, ice_servers: tuple[str, ...] = ()):
+        super().__init__(server)
+        self._serve, self._ice = server.serve_link, ice_servers
+        restrict_candidates(server.host)
         self.links: dict[str, WebRtcLink] = {}
         self._tasks: set[asyncio.Task] = set()
         self._count = 0
+
+    def health(self) -> dict:
+        return {"webrtc_paths": {"json": "/offer", "whip": "/whip"}}
 
     def mount(self, app: web.Application) -> None:
         app.router.add_post("/offer", self._json_offer)

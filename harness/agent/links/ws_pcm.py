@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
-from typing import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 from aiohttp import web
 
-from harness.agent.links.base import CallerAudio, CallerEvent, CallLink, Inbound
+from harness.agent.links.base import CallerAudio, CallerEvent, CallLink, Endpoint, Inbound
 from harness.transports import stamping
 from harness.transports.ws_frames import OP_BINARY, OP_TEXT, WsFrames
 
@@ -40,7 +41,7 @@ class WsPcmLink(CallLink):
         self.frames = frames
 
     @classmethod
-    def take_over(cls, transport: asyncio.Transport, call_id: str, rest: bytes = b"") -> "WsPcmLink":
+    def take_over(cls, transport: asyncio.Transport, call_id: str, rest: bytes = b"") -> WsPcmLink:
         """Serve an upgraded connection: the lean framing becomes its protocol."""
         frames = WsFrames(client=False, max_message=MAX_MESSAGE_BYTES)
         transport.set_protocol(frames)
@@ -91,7 +92,7 @@ class AiohttpWsPcmLink(CallLink):
         self.ws, self._stamper = ws, stamper
 
     @classmethod
-    async def accept(cls, request: web.Request, call_id: str) -> "AiohttpWsPcmLink":
+    async def accept(cls, request: web.Request, call_id: str) -> AiohttpWsPcmLink:
         ws = web.WebSocketResponse(max_msg_size=0, autoping=True, heartbeat=None)
         await ws.prepare(request)
         return cls(ws, stamping.install(request.transport), call_id)
@@ -119,3 +120,53 @@ class AiohttpWsPcmLink(CallLink):
     async def hang_up(self, code: int = 1000, reason: str = "") -> None:
         if not self.ws.closed:
             await self.ws.close(code=code, message=reason.encode()[:120])
+
+
+log = logging.getLogger(__name__)
+WS_PATH = "/ws"
+
+
+class WsPcmEndpoint(Endpoint):
+    """ws-pcm at /ws: upgrades taken at the listening socket by the front door (lean framing, the
+    load path); an upgrade that reaches aiohttp (a kept-alive connection) is served on aiohttp's
+    WebSocket, and a plain request gets 426 saying what the endpoint is."""
+
+    def __init__(self, server) -> None:
+        super().__init__(server)
+        self._lean_calls: dict[asyncio.Task, WsPcmLink] = {}
+
+    def mount(self, app: web.Application) -> None:
+        app.router.add_get(WS_PATH, self._via_aiohttp)
+
+    def upgrades(self) -> dict:
+        return {WS_PATH: self._take_over}
+
+    def health(self) -> dict:
+        return {"ws_pcm_path": WS_PATH}
+
+    def _take_over(self, transport: asyncio.Transport, request, rest: bytes) -> None:
+        link = WsPcmLink.take_over(transport, self.server.next_call_id(request.query, self.server.agent), rest)
+        task = asyncio.get_running_loop().create_task(self.server.serve_link(link))
+        self._lean_calls[task] = link
+        task.add_done_callback(self._lean_call_done)
+
+    def _lean_call_done(self, task: asyncio.Task) -> None:
+        link = self._lean_calls.pop(task)
+        link.abort()  # served: the session has hung up or the caller has gone
+        if not task.cancelled() and task.exception() is not None:
+            log.error("ws-pcm call %s failed", link.call_id, exc_info=task.exception())
+
+    async def _via_aiohttp(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return web.Response(status=426, headers={"Upgrade": "websocket", "Sec-WebSocket-Version": "13"},
+                                text=f"{WS_PATH} is ws-pcm: open it as a WebSocket (ws://…{WS_PATH})\n")
+        link = await AiohttpWsPcmLink.accept(request, self.server.next_call_id(request.query, self.server.agent))
+        await self.server.serve_link(link)
+        return link.ws
+
+    async def close(self) -> None:
+        for task, link in list(self._lean_calls.items()):
+            link.abort()
+            task.cancel()
+        if self._lean_calls:
+            await asyncio.gather(*self._lean_calls, return_exceptions=True)

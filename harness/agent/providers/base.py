@@ -9,15 +9,17 @@ from __future__ import annotations
 import abc
 import importlib
 import importlib.util
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import AsyncIterator, Iterator
 
 import numpy as np
+
+from harness.errors import MissingDependency
 
 EXTRA_HINT = "pip install -e '.[agent]' (or: bash scripts/setup.sh agent)"
 
 
-class ProviderUnavailable(RuntimeError):
+class ProviderUnavailable(MissingDependency):
     """A provider's optional dependency or model file is missing; the message says what installs it."""
 
 

@@ -7,7 +7,7 @@ the losers are cancelled as soon as a winner speaks.
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from harness.agent.providers.base import LLM
 

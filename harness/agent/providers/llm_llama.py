@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from harness.agent.providers.base import LLM, ProviderUnavailable, model_file
 

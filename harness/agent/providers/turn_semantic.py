@@ -29,9 +29,6 @@ is are was were am be been being do does did have has had can could will would s
 i we you they he she it i'm i'd i'll i've we're you're they're it's there's
 um uh er erm hmm ah well mean just very really
 """.split())
-# a phrase that ends on one of these may well be finished
-QUESTION_START = frozenset("what when where who whom why how which is are was were do does did can could will would "
-                           "should may shall have has".split())
 TAIL_SAMPLES = SAMPLE_RATE // 2
 
 

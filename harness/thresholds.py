@@ -7,6 +7,7 @@ import operator
 import re
 from dataclasses import dataclass
 
+from harness.errors import InputError
 from harness.metrics.compare import Delta, Metric, MetricError, bootstrap_delta, delta_against_point, parse_metric
 
 OPS = {"<=": operator.le, ">=": operator.ge, "==": operator.eq, "!=": operator.ne, "<": operator.lt, ">": operator.gt}
@@ -14,7 +15,7 @@ _EXPR = re.compile(r"\s*(?P<path>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)\s*(
                    r"(?P<value>-?\d+(?:\.\d+)?(?:[eE]-?\d+)?)\s*$")
 
 
-class ThresholdError(ValueError):
+class ThresholdError(InputError):
     """A malformed threshold expression; `position` is the 0-based column of the problem."""
 
     def __init__(self, expr: str, position: int, message: str):
@@ -29,7 +30,7 @@ class Threshold:
     op: str
     value: float
 
-    def check(self, summary: dict) -> "ThresholdResult":
+    def check(self, summary: dict) -> ThresholdResult:
         actual: object = summary
         for key in self.path:
             actual = actual.get(key) if isinstance(actual, dict) else None
@@ -158,3 +159,12 @@ def _summary_n(summary: dict, name: str) -> int:
     for key in name.split(".")[:-1]:
         node = node.get(key) if isinstance(node, dict) else None
     return int(node.get("n") or 0) if isinstance(node, dict) else 0
+
+
+def check_thresholds(exprs, option: str = "--threshold") -> None:
+    """InputError on the first malformed expression, pointing at its column."""
+    for expr in exprs:
+        try:
+            parse_threshold(expr)
+        except ThresholdError as e:
+            raise InputError(f"{option} {e}") from None

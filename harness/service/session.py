@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from harness.caller.runner import RunOutcome, RunSpec, run_calls
-from harness.gate import evaluate
 from harness.metrics.summary import summarize
 from harness.metrics.turns import TurnResult
 from harness.results.folder import RunFolder, now_iso
+from harness.service.finish import apply_thresholds
 
 
 async def benchmark(spec: RunSpec, folder: RunFolder, meta: dict, scenario_label: str, target_label: str,
@@ -35,8 +35,7 @@ async def benchmark(spec: RunSpec, folder: RunFolder, meta: dict, scenario_label
                         scenario=scenario_label, harness=health, call_errors=outcome.call_errors)
     label_providers(summary, meta.get("agent"))
     summary["impairment"] = spec.impairment.to_json() if spec.impairment is not None else None
-    checks = evaluate(summary, list(thresholds))
-    summary["thresholds"] = [{"expr": c.threshold.expr, "actual": c.actual, "pass": c.passed} for c in checks]
+    apply_thresholds(summary, thresholds)
     if outcome.interrupted:
         summary["notes"].append(f"interrupted: {outcome.calls_done} of {spec.calls} calls completed")
     folder.write_json("summary.json", summary)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.audio.frames import FRAME_NS, FRAME_SAMPLES
-from harness.transports.base import AudioReceived, EventReceived, PlayoutCleared
+from harness.records.received import AudioReceived, EventReceived, PlayoutCleared
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Plain records shared by every layer (no behaviour, no imports above `harness.audio`)."""
