@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from harness.agent.providers import ProviderUnavailable, base, create, model_file
+from harness.agent.providers import ProviderUnavailable, create, model_file
+from harness.agent.providers.registry import registered
 from harness.metrics.turns import word_error_rate
 
 
@@ -13,7 +14,7 @@ def test_unknown_provider_lists_the_known_ones():
 
 
 def test_missing_dependency_says_which_extra(monkeypatch):
-    monkeypatch.setitem(base._REGISTRY["stt"], "ghost", "harness.agent.providers.no_such_module:Ghost")
+    monkeypatch.setitem(registered()["stt"], "ghost", "harness.agent.providers.no_such_module:Ghost")
     with pytest.raises(ProviderUnavailable, match=r"\.\[agent\]"):
         create("stt", "ghost")
     with pytest.raises(ProviderUnavailable, match="not installed"):

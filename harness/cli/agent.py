@@ -44,6 +44,18 @@ class ReferenceOptions:
     barge_in_ms: float
     llm_hedge: int
     preload: int
+    provider_opts: tuple[str, ...]
+
+    def provider_options(self) -> dict[str, dict]:
+        """Each stage's constructor options: --provider-opt, with --llm-url and --eot-silence-ms
+        as shorthands for llm.base_url and turn.silence_ms."""
+        from harness.agent.providers.registry import parse_provider_opts
+        options = parse_provider_opts(self.provider_opts)
+        if self.llm_url:
+            options.setdefault("llm", {}).setdefault("base_url", self.llm_url)
+        if self.turn == "vad":
+            options.setdefault("turn", {}).setdefault("silence_ms", self.eot_silence_ms)
+        return options
 
 
 reference_options = option_group([
@@ -52,11 +64,15 @@ reference_options = option_group([
                  help="Reference agent: STT provider: pocketsphinx (streaming), whisper (faster-whisper tiny.en), sim."),
     click.option("--llm", default="llama", show_default=True,
                  help="Reference agent: LLM provider: llama (SmolLM2 on llama-cpp-python), openai (with --llm-url), sim."),
-    click.option("--tts", default="piper", show_default=True, help="Reference agent: TTS provider: piper, sim."),
+    click.option("--tts", default="piper", show_default=True, help="Reference agent: TTS provider: piper, sim, or any registered one."),
+    click.option("--provider-opt", "provider_opts", multiple=True, metavar="STAGE.KEY=VALUE",
+                 help="Reference agent: a constructor option of a stage's provider (repeatable), e.g. "
+                      "llm.model=qwen, stt.beam_size=2; values that read as JSON are typed. Providers, "
+                      "turnbench's and third parties', are entry points of the `turnbench.providers` group."),
     click.option("--llm-url", default=None, metavar="URL",
                  help="Reference agent with --llm openai: base URL of an OpenAI-compatible server, e.g. "
                       "http://127.0.0.1:8000/v1 (vLLM, Ollama, llama.cpp server); key from OPENAI_API_KEY."),
-    click.option("--turn", type=click.Choice(["vad", "semantic"]), default="vad", show_default=True,
+    click.option("--turn", default="vad", show_default=True,
                  help="Reference agent: turn detection. vad = end after --eot-silence-ms of silence; semantic = "
                       "pitch/energy and transcript cues end complete phrases sooner and unfinished ones later."),
     click.option("--eot-silence-ms", type=click.FloatRange(min=50), default=600.0, show_default=True,
@@ -109,11 +125,9 @@ def serve(oracle: bool, reference: bool, ref: ReferenceOptions, ready_file: Path
     if oracle == reference:
         fail("choose one of --oracle or --reference", EXIT_USAGE)
     if reference:
-        if ref.llm == "openai" and not ref.llm_url:
+        options = ref.provider_options()
+        if ref.llm == "openai" and "base_url" not in options.get("llm", {}):
             fail("--llm openai needs --llm-url (the server's base URL, e.g. http://127.0.0.1:8000/v1)", EXIT_USAGE)
-        options = {"llm": {"base_url": ref.llm_url}} if ref.llm == "openai" else {}
-        if ref.turn == "vad":
-            options["turn"] = {"silence_ms": ref.eot_silence_ms}
         from harness.agent.pipeline import PipelineConfig
         cfg = PipelineConfig(mode=ref.mode, speculative=ref.speculative, barge_in_ms=ref.barge_in_ms)
         names = {"vad": ref.vad, "stt": ref.stt, "llm": ref.llm, "tts": ref.tts, "turn": ref.turn}

@@ -44,18 +44,10 @@ def _dist(d: dict | None) -> str:
 
 def summary_table(s: dict) -> str:
     """The human-readable headline of a summary.json."""
-    rows = [
-        ("response latency (ms)", _dist(s.get("latency_ms"))),
-        ("first byte (ms)", _dist(s.get("first_byte_ms"))),
-        ("false interruptions", _pct(s, "false_interruption_rate")),
-        ("  on paused turns", _pct(s, "false_interruption_rate_paused")),
-        ("barge-in success", _pct(s, "barge_in_success_rate")),
-        ("barge-in stop (ms)", _dist(s.get("barge_in_stop_ms"))),
-        ("backchannel success", _pct(s, "backchannel_success_rate")),
-        ("no response", _pct(s, "no_response_rate")),
-        ("turn detection (ms)", _dist(s.get("turn_detection_ms"))),
-        ("WER", _fmt(s.get("wer"))),
-    ]
+    from harness.metrics import catalog
+    show = {"percentiles": lambda m: _dist(s.get(m.name)), "rate": lambda m: _pct(s, m.name),
+            "mean": lambda m: _fmt(s.get(m.name))}
+    rows = [(m.label, show[m.aggregate](m)) for m in catalog.CATALOG if m.in_table]
     if s.get("stages_ms"):
         for k, v in s["stages_ms"].items():
             rows.append((f"stage {k} (ms)", _dist(v)))

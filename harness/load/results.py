@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.load.collector import CALLS_FILE, ENGINES_FILE
+from harness.metrics.compare import SAMPLE_FIELDS
 from harness.metrics.stats import percentile_summary
 from harness.metrics.summary import summarize
 from harness.results.folder import read_rows
@@ -75,7 +76,7 @@ def arrivals_summary(engines: dict[str, dict | None], rows: list[dict], mode: st
 def error_against_truth(rows: list[dict], truth: dict[tuple[str, int], dict]) -> dict:
     """|measured − the oracle's own account| per metric, over the turns both have (raw: loopback included)."""
     out = {}
-    for name in ("latency_ms", "first_byte_ms", "barge_in_stop_ms", "turn_detection_ms"):
+    for name in SAMPLE_FIELDS:
         errs = [abs(r[name] - truth[(r["call_id"], r["turn"])][name]) for r in rows
                 if r.get(name) is not None and (r["call_id"], r["turn"]) in truth
                 and truth[(r["call_id"], r["turn"])].get(name) is not None]

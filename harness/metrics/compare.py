@@ -13,26 +13,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.errors import InputError
+from harness.metrics import catalog
+from harness.metrics.catalog import STAGES, by_aggregate
 
-RATE_FIELDS = {
-    "false_interruption_rate": ("false_interruption", None),
-    "false_interruption_rate_paused": ("false_interruption", "paused"),
-    "barge_in_success_rate": ("barge_in_success", None),
-    "backchannel_success_rate": ("backchannel_ok", None),
-    "no_response_rate": ("no_response", None),
-}
-SAMPLE_FIELDS = ("latency_ms", "first_byte_ms", "barge_in_stop_ms", "turn_detection_ms")
-STAGE_NAMES = ("stt_final", "llm_ttft", "tts_ttfb", "transport")
-HIGHER_IS_BETTER = ("barge_in_success_rate", "backchannel_success_rate")
+SAMPLE_FIELDS = tuple(m.name for m in by_aggregate("percentiles"))
+"""The percentile metrics of the catalogue as it ships (load results score each against the oracle)."""
 MIN_RATE_N = 10
 _STAT = re.compile(r"^(p\d{1,2}(?:\.\d+)?|mean)$")
 
-# The metrics a comparison reports, in order.
-DELTA_METRICS = ("latency_ms.p50", "latency_ms.p90", "latency_ms.p99", "first_byte_ms.p50",
-                 "false_interruption_rate", "false_interruption_rate_paused", "barge_in_success_rate",
-                 "barge_in_stop_ms.p50", "backchannel_success_rate", "turn_detection_ms.p50",
-                 "stages_ms.stt_final.p50", "stages_ms.llm_ttft.p50", "stages_ms.tts_ttfb.p50",
-                 "stages_ms.transport.p50", "wer", "no_response_rate")
+
+
+def delta_metrics() -> tuple[str, ...]:
+    """The metrics a comparison reports, in order (the catalogue's, then the stages)."""
+    return (*(m.key(stat) for m in catalog.CATALOG for stat in m.compare), *(f"stages_ms.{s}.p50" for s in STAGES))
 
 
 class MetricError(InputError):
@@ -50,7 +43,8 @@ class Metric:
 
     @property
     def higher_is_better(self) -> bool:
-        return self.name in HIGHER_IS_BETTER
+        m = catalog.metric(self.name.split(".")[0])
+        return bool(m and m.higher_is_better)
 
     @property
     def min_n(self) -> int:
@@ -86,18 +80,17 @@ class Metric:
 
 def parse_metric(name: str) -> Metric:
     """`latency_ms.p99`, `stages_ms.tts_ttfb.p50`, `false_interruption_rate`, `wer` → Metric."""
-    if name in RATE_FIELDS:
-        field, kind = RATE_FIELDS[name]
-        return Metric(name, field, "rate", kind)
-    if name == "wer":
-        return Metric(name, "wer", "mean")
+    head, _, stat = name.partition(".")
+    m = catalog.metric(head)
+    if m is not None and m.aggregate in ("rate", "mean") and not stat:
+        return Metric(name, m.field, m.aggregate, m.kind)
+    if m is not None and m.aggregate == "percentiles" and _STAT.match(stat):
+        return Metric(name, m.field, stat, m.kind)
     parts = name.split(".")
-    if len(parts) == 2 and parts[0] in SAMPLE_FIELDS and _STAT.match(parts[1]):
-        return Metric(name, parts[0], parts[1])
-    if len(parts) == 3 and parts[0] == "stages_ms" and parts[1] in STAGE_NAMES and _STAT.match(parts[2]):
+    if len(parts) == 3 and parts[0] == "stages_ms" and parts[1] in STAGES and _STAT.match(parts[2]):
         return Metric(name, f"stages_ms.{parts[1]}", parts[2])
-    known = ", ".join([*(f"{f}.p50|p90|p99|mean" for f in SAMPLE_FIELDS), "stages_ms.<stage>.p50",
-                       *RATE_FIELDS, "wer"])
+    known = ", ".join([*(f"{m.name}.p50|p90|p99|mean" if m.aggregate == "percentiles" else m.name
+                         for m in catalog.CATALOG), "stages_ms.<stage>.p50"])
     raise MetricError(f"unknown metric {name!r}; known: {known}")
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from harness.metrics import catalog
+from harness.metrics.catalog import STAGE_SEED, STAGES
 from harness.metrics.stats import percentile_summary, rate
-from harness.metrics.turns import STAGES
 
 SUMMARY_SCHEMA = "turnbench.summary/1"
 
@@ -21,25 +22,19 @@ def summarize(turns: Iterable[dict], *, calls: int, target: str, transport: str,
     errors = Counter(_error_kind(e) for e in call_errors)
     out: dict = {"schema": SUMMARY_SCHEMA, "calls": calls, "turns": len(turns), "errors": dict(errors),
                  "target": target, "transport": transport, "scenario": scenario}
-    out["latency_ms"] = percentile_summary((t["latency_ms"] for t in turns), seed=1)
-    out["first_byte_ms"] = percentile_summary((t["first_byte_ms"] for t in turns), seed=2)
-    paused = [t for t in turns if t["kind"] == "paused"]
-    for name, flags in (
-        ("false_interruption_rate", (t["false_interruption"] for t in turns)),
-        ("false_interruption_rate_paused", (t["false_interruption"] for t in paused)),
-        ("barge_in_success_rate", (t["barge_in_success"] for t in turns)),
-        ("backchannel_success_rate", (t["backchannel_ok"] for t in turns)),
-        ("no_response_rate", (t["no_response"] for t in turns)),
-    ):
-        value, ci, n = rate(flags)
-        out[name], out[f"{name}_ci95"], out[f"{name}_n"] = value, ci, n
-    out["barge_in_stop_ms"] = percentile_summary((t["barge_in_stop_ms"] for t in turns), seed=3)
-    out["turn_detection_ms"] = percentile_summary((t["turn_detection_ms"] for t in turns), seed=4)
+    for m in catalog.CATALOG:
+        rows = turns if m.kind is None else [t for t in turns if t["kind"] == m.kind]
+        if m.aggregate == "percentiles":
+            out[m.name] = percentile_summary((t.get(m.field) for t in rows), seed=m.seed)
+        elif m.aggregate == "rate":
+            value, ci, n = rate(t.get(m.field) for t in rows)
+            out[m.name], out[f"{m.name}_ci95"], out[f"{m.name}_n"] = value, ci, n
+        else:
+            vals = [t[m.field] for t in rows if t.get(m.field) is not None]
+            out[m.name] = round(sum(vals) / len(vals), 4) if vals else None
     staged = [t["stages_ms"] for t in turns if t.get("stages_ms")]
-    out["stages_ms"] = ({k: percentile_summary((s.get(k) for s in staged), seed=5 + i)
+    out["stages_ms"] = ({k: percentile_summary((s.get(k) for s in staged), seed=STAGE_SEED + i)
                          for i, k in enumerate(STAGES)} if staged else None)
-    wers = [t["wer"] for t in turns if t.get("wer") is not None]
-    out["wer"] = round(sum(wers) / len(wers), 4) if wers else None
     setups = {t["call_id"]: t.get("setup_ms") for t in turns if t.get("setup_ms") is not None}
     out["setup_ms"] = percentile_summary(setups.values(), seed=9) if setups else None
     out["harness"] = harness

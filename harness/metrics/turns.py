@@ -17,6 +17,7 @@ from harness.audio.onset import (
     noise_floor_dbfs,
     threshold_dbfs,
 )
+from harness.metrics.catalog import STAGES
 from harness.metrics.envelope import peaks
 from harness.playout import HeardAudio, play_out
 from harness.records.timeline import CallTimeline, PlannedTurn
@@ -25,7 +26,6 @@ TURN_SCHEMA = "turnbench.turn/1"
 STOP_SILENCE_MS = 250.0
 FI_KINDS = ("utterance", "paused", "filler", "barge_in")
 RESPONSE_KINDS = ("utterance", "paused", "filler", "barge_in")
-STAGES = ("stt_final", "llm_ttft", "tts_ttfb", "transport")
 STAGE_EVENTS = {"stt.final": "stt_final", "llm.first_token": "llm_ttft", "tts.first_audio": "tts_ttfb"}
 
 

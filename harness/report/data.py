@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import InputError
+from harness.metrics.summary_model import validate_summary
 from harness.results.folder import read_rows
 
 
@@ -93,7 +94,11 @@ def load_run(path: Path | str, label: str | None = None) -> RunData:
         turns = read_turns_strict(path / "turns.jsonl")
     else:
         raise RunInputError(f"{path}: no such run folder or summary.json")
-    schema = str(summary.get("schema", ""))
+    schema = str(summary.get("schema", "")) if isinstance(summary, dict) else ""
     if not schema.startswith("turnbench.summary/"):
         raise RunInputError(f"{folder / 'summary.json'}: schema is {schema!r}, expected turnbench.summary/1")
+    try:
+        validate_summary(summary, path if path.is_file() else folder / "summary.json")
+    except InputError as e:
+        raise RunInputError(str(e)) from None
     return RunData(folder, run, summary, turns, label or folder.name, folder / "timelines.jsonl")

@@ -4,27 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.metrics import catalog
+from harness.metrics.catalog import HEADLINE_LABELS
 from harness.thresholds import OPS, ThresholdError, parse_threshold
 
-# Used where the run set no threshold for the metric: the 300 ms conversational budget and the
-# rates a production agent is expected to meet.
-DEFAULT_TARGETS = {
-    "latency_ms.p50": "latency_ms.p50<=300", "latency_ms.p90": "latency_ms.p90<=300",
-    "latency_ms.p99": "latency_ms.p99<=300",
-    "false_interruption_rate": "false_interruption_rate<=0.05",
-    "false_interruption_rate_paused": "false_interruption_rate_paused<=0.05",
-    "barge_in_success_rate": "barge_in_success_rate>=0.95", "barge_in_stop_ms.p50": "barge_in_stop_ms.p50<=300",
-    "backchannel_success_rate": "backchannel_success_rate>=0.9",
-}
-ROWS = (
-    ("latency_ms.p50", "Response latency P50", "ms"), ("latency_ms.p90", "Response latency P90", "ms"),
-    ("latency_ms.p99", "Response latency P99", "ms"),
-    ("false_interruption_rate", "False interruptions (all turns)", "rate"),
-    ("false_interruption_rate_paused", "False interruptions (paused turns)", "rate"),
-    ("barge_in_success_rate", "Barge-in success", "rate"), ("barge_in_stop_ms.p50", "Barge-in stop time P50", "ms"),
-    ("backchannel_success_rate", "Backchannel success", "rate"),
-    ("turn_detection_ms.p50", "Turn-detection latency P50", "ms"), ("wer", "WER (agent transcript)", "rate"),
-)
+
+def default_targets() -> dict[str, str]:
+    """Used where the run set no threshold for the metric: the 300 ms conversational budget and the
+    rates a production agent is expected to meet (each metric's `budget` in the catalogue)."""
+    return {m.key(stat): f"{m.key(stat)}{target}" for m in catalog.CATALOG for stat, target in (m.budget or {}).items()}
+
+
+def rows() -> tuple[tuple[str, str, str], ...]:
+    """(key, label, unit) of every headline row, in the catalogue's order."""
+    return tuple((m.key(stat), HEADLINE_LABELS.get(m.key(stat), m.label.strip()),
+                  "rate" if m.unit == "ratio" else m.unit) for m in catalog.CATALOG for stat in m.headline)
 
 
 @dataclass
@@ -63,8 +57,9 @@ def headline(summary: dict) -> list[HeadlineRow]:
         except (ThresholdError, KeyError):
             continue
         run_thresholds[".".join(th.path)] = th
-    rows = []
-    for key, label, unit in ROWS:
+    out = []
+    targets = default_targets()
+    for key, label, unit in rows():
         value = _get(summary, key)
         head, _, stat = key.partition(".")
         if stat:
@@ -75,14 +70,14 @@ def headline(summary: dict) -> list[HeadlineRow]:
         else:
             ci, n, low = summary.get(f"{key}_ci95"), summary.get(f"{key}_n"), False
         th, source = run_thresholds.get(key), "threshold"
-        if th is None and key in DEFAULT_TARGETS:
-            th, source = parse_threshold(DEFAULT_TARGETS[key]), "budget"
+        if th is None and key in targets:
+            th, source = parse_threshold(targets[key]), "budget"
         status = "none"
         if th is not None and isinstance(value, (int, float)):
             status = "pass" if OPS[th.op](value, th.value) else "fail"
         target = f"{th.op} {_fmt(th.value, unit)}" if th is not None else ""
-        rows.append(HeadlineRow(key, label, _fmt(value, unit),
+        out.append(HeadlineRow(key, label, _fmt(value, unit),
                                 f"[{_fmt(ci[0], unit)}, {_fmt(ci[1], unit)}]" if ci else "",
                                 (f"{n}" + (" (P99 from < 100 samples)" if low else "")) if n is not None else "",
-                                target, source if th is not None else "", status))
-    return rows
+                               target, source if th is not None else "", status))
+    return out

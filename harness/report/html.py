@@ -9,14 +9,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import harness
-from harness.metrics.compare import DELTA_METRICS, bootstrap_delta, parse_metric
+from harness.metrics.catalog import STAGES
+from harness.metrics.compare import bootstrap_delta, delta_metrics, parse_metric
 from harness.report import figures
 from harness.report.data import RunData
 from harness.report.headline import headline
 
 TEMPLATE = Path(__file__).with_name("report.html.j2")
 DEFAULT_MAX_TIMELINES = 12
-STAGE_ROWS = ("stt_final", "llm_ttft", "tts_ttfb", "transport")
+STAGE_ROWS = STAGES
 
 
 @dataclass
@@ -65,7 +66,7 @@ def _delta_rows(runs: list[RunData]) -> list[dict]:
     base = runs[0]
     out = []
     for other in runs[1:]:
-        for name in DELTA_METRICS:
+        for name in delta_metrics():
             m = parse_metric(name)
             d = bootstrap_delta(m, m.samples(base.turns), m.samples(other.turns), seed=7)
             if d.a is None and d.b is None:

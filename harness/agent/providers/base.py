@@ -7,7 +7,6 @@ in an executor and the event loop never waits on a model.
 from __future__ import annotations
 
 import abc
-import importlib
 import importlib.util
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -110,41 +109,6 @@ class TurnDetector(abc.ABC):
     @abc.abstractmethod
     def silence_needed_ms(self, transcript: str) -> float:
         """How long the current silence must last to end the turn, given the partial transcript."""
-
-
-_REGISTRY: dict[str, dict[str, str]] = {
-    "turn": {"vad": "harness.agent.providers.turn_vad:SilenceTurn",
-             "semantic": "harness.agent.providers.turn_semantic:SemanticTurn"},
-    "vad": {"silero": "harness.agent.providers.vad_silero:SileroVad"},
-    "stt": {"pocketsphinx": "harness.agent.providers.stt_pocketsphinx:PocketsphinxStt",
-            "whisper": "harness.agent.providers.stt_whisper:WhisperStt",
-            "sim": "harness.agent.providers.sim:SimStt", "sim-stt": "harness.agent.providers.sim:SimStt"},
-    "tts": {"piper": "harness.agent.providers.tts_piper:PiperTts",
-            "sim": "harness.agent.providers.sim:SimTts", "sim-tts": "harness.agent.providers.sim:SimTts"},
-    "llm": {"llama": "harness.agent.providers.llm_llama:LlamaLlm",
-            "openai": "harness.agent.providers.llm_openai:OpenAiCompatibleLlm",
-            "sim": "harness.agent.providers.sim:SimLlm", "sim-llm": "harness.agent.providers.sim:SimLlm"},
-}
-
-
-def available(kind: str) -> list[str]:
-    """Registered provider names of a kind."""
-    return sorted(_REGISTRY.get(kind, {}))
-
-
-def create(kind: str, name: str, **options):
-    """Instantiate a provider by kind and name, importing its module only now."""
-    try:
-        target = _REGISTRY[kind][name]
-    except KeyError:
-        known = ", ".join(available(kind)) or "none"
-        raise ValueError(f"unknown {kind} provider {name!r} (known: {known})") from None
-    module_name, cls_name = target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise ProviderUnavailable(f"{kind} provider {name!r} needs {e.name or 'a missing package'}: {EXTRA_HINT}") from e
-    return getattr(module, cls_name)(**options)
 
 
 def model_file(package: str, relative: str) -> Path:
