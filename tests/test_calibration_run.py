@@ -9,8 +9,8 @@ import pytest
 from harness.audio.frames import SAMPLE_NS
 from harness.calibration.run import _transport_delays, impairment_effects
 from harness.metrics.turns import analyze_call
+from harness.records.impairment import ImpairmentLog
 from harness.records.received import AudioReceived, PlayoutCleared
-from harness.transports.impair import ImpairmentLog
 from tests.fakes.timelines import MS, FakeTimeline
 
 A = 700 * MS       # the agent's first chunk reaches the caller without the path

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from harness.cli.common import summary_table
+from harness.load.sweep import headline_values
 from harness.metrics import catalog
 from harness.metrics.catalog import CATALOG, MetricDef
 from harness.metrics.compare import bootstrap_delta, delta_metrics, parse_metric
@@ -50,6 +51,7 @@ def test_one_declaration_makes_a_metric_everywhere(dead_air):
     assert "dead_air_ms.p99" in delta_metrics()
     (check,) = evaluate(s, ["dead_air_ms.p99<500"])
     assert check.passed and check.actual == s["dead_air_ms"]["p99"]
+    assert headline_values(s)["dead_air_ms.p99"] == s["dead_air_ms"]["p99"]  # a sweep's steps carry it
     row = next(r for r in headline(s) if r.key == "dead_air_ms.p99")
     assert row.source == "budget" and row.status == "pass"
     worse = [{**r, "dead_air_ms": r["dead_air_ms"] * 2} for r in rows()]

@@ -12,6 +12,7 @@ from harness.caller.call import CallSettings
 from harness.caller.runner import RunSpec, run_calls
 from harness.records.received import AudioReceived
 from harness.scenario.model import Scenario
+from harness.transports.base import Transport
 from harness.transports.impair import PROFILES, ImpairedTransport, ImpairmentProfile, _Path, resolve_profile
 
 
@@ -43,11 +44,16 @@ def test_jitter_keeps_order_unless_asked_and_loss_rate_is_seeded():
 
 
 async def test_downlink_delay_and_loss_are_exact_and_logged():
-    class Source:  # TwoChunkSource: a test double transport handing over two chunks at known times
+    class Source(Transport):  # a test double transport handing over two chunks at known times
         name = "fake"
-        protocol_errors = []
 
         async def connect(self):
+            pass
+
+        async def send_audio(self, pcm16):
+            pass
+
+        async def send_event(self, event):
             pass
 
         async def received(self):

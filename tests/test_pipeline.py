@@ -158,3 +158,22 @@ async def test_a_failing_pipeline_hangs_up_with_the_reason(fixtures):
         await run_calls(RunSpec(sc, fixtures, srv.url, call_settings=CallSettings(response_timeout_s=3)), rows.extend)
     (row,) = rows
     assert row.latency_ms is None and "decoder state corrupted" in row.error
+
+
+@pytest.mark.parametrize("mode", ["streaming", "batch"])
+async def test_streaming_network_providers_run_on_the_loop_never_in_a_thread(fixtures, mode):
+    from dataclasses import replace
+
+    from tests.fakes.providers import StreamingSttDouble, StreamingTtsDouble
+    fx = fixtures["utt_01_joe"]
+    stt, tts = StreamingSttDouble(fx.text), StreamingTtsDouble()
+    providers = replace(load_providers({"llm": "sim", "tts": "sim"}), stt=stt, tts=tts)
+    sc = Scenario.model_validate({"version": 1, "name": "two", "steps": [
+        {"say": "utt_01_joe"}, {"wait": "reply"}, {"say": "utt_01_joe"}, {"wait": "reply"}]})
+    rows = []
+    async with ReferenceServer(providers, PipelineConfig(mode=mode)) as srv:
+        spec = RunSpec(sc, fixtures, srv.url, call_settings=CallSettings(response_timeout_s=15))
+        await run_calls(spec, rows.extend)
+    assert len(rows) == 2 and not any(r.error for r in rows)
+    assert all(r.latency_ms is not None and r.transcript == fx.text and r.wer == 0.0 for r in rows)
+    assert stt.calls.count("finish") == 2 and len(tts.texts) >= 2  # the sync sides would have raised

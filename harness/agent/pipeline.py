@@ -104,6 +104,7 @@ class ReferenceSession:
         self.p, self.cfg = providers, cfg
         self._send_audio, self._event = send_audio, send_event
         self._batch = cfg.mode == "batch"
+        self._stt_blocking = providers.stt.blocking
         self._frames: asyncio.Queue[tuple[int, np.ndarray]] = asyncio.Queue()
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr")
         self._out: asyncio.Queue[tuple[int, np.ndarray]] = asyncio.Queue()
@@ -133,6 +134,9 @@ class ReferenceSession:
             while True:
                 arrival, frame = await self._frames.get()
                 voiced, partial = await loop.run_in_executor(self._pool, self._listen, frame)
+                if not self._stt_blocking and self._speech is not None and not self._batch:
+                    partial = await self.p.stt.afeed(frame)  # a streaming service: on the loop
+                    self._asr_partial = partial or self._asr_partial
                 await self._after_frame(arrival, frame, voiced, partial)
         finally:
             mouth.cancel()
@@ -158,7 +162,7 @@ class ReferenceSession:
         if self._speech is not None:
             if self._batch:
                 self._utterance.append(frame)
-            else:
+            elif self._stt_blocking:
                 partial = self.p.stt.feed(frame)
                 self._asr_partial = partial or self._asr_partial
             self.p.turn.observe(frame, self._voiced, self._asr_partial)
@@ -173,9 +177,10 @@ class ReferenceSession:
         if self._batch:
             self._utterance = list(pre)
             return
-        self.p.stt.start()
-        for f in pre:
-            self.p.stt.feed(f)
+        if self._stt_blocking:
+            self.p.stt.start()
+            for f in pre:
+                self.p.stt.feed(f)
 
     def _final_transcript(self) -> str:
         """In the ASR thread: the final transcript (batch: the whole utterance recognised now)."""
@@ -186,6 +191,15 @@ class ReferenceSession:
             self._utterance = []
         return self.p.stt.finish()
 
+    async def _final_transcript_streaming(self) -> str:
+        """The final transcript from a streaming (non-blocking) STT, on the loop."""
+        if self._batch:
+            await self.p.stt.astart()
+            for f in self._utterance:
+                await self.p.stt.afeed(f)
+            self._utterance = []
+        return await self.p.stt.afinish()
+
     async def _after_frame(self, now: int, frame: np.ndarray, voiced: bool, partial: str | None) -> None:
         loop = asyncio.get_running_loop()
         if self._speech is None:
@@ -195,6 +209,10 @@ class ReferenceSession:
             talking = self._speaking or self._response is not None
             self._speech = _Speech(now, now, talking, partial_since_ns=now)
             await loop.run_in_executor(self._pool, self._begin_utterance, self._preroll)
+            if not self._stt_blocking and not self._batch:
+                await self.p.stt.astart()
+                for f in self._preroll:
+                    await self.p.stt.afeed(f)
             await self._event({"type": "vad.start", "over_agent": talking})
             return
         sp = self._speech
@@ -227,7 +245,8 @@ class ReferenceSession:
         self._speech = None
         await self._event({"type": "vad.stop"})
         t0 = time.perf_counter_ns()
-        text = await loop.run_in_executor(self._pool, self._final_transcript)
+        text = (await loop.run_in_executor(self._pool, self._final_transcript) if self._stt_blocking
+                else await self._final_transcript_streaming())
         if sp.over_agent and not has_content(text):  # a short "yeah" / "uh huh" over the agent: not a turn
             await self._drop_speculation()
             await self._event({"type": "backchannel.ignored", "text": text})

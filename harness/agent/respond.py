@@ -7,7 +7,7 @@ import asyncio
 import concurrent.futures
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import numpy as np
 
@@ -126,15 +126,13 @@ class Responder:
         return text
 
     async def _speak(self, clauses: asyncio.Queue) -> None:
-        loop = asyncio.get_running_loop()
         first = True
         held: list[np.ndarray] = []
         while (clause := await clauses.get()) is not None:
             if not clause.strip():
                 continue
             t0 = time.perf_counter_ns()
-            chunks: Iterator[np.ndarray] = iter(self.tts.synthesize(clause))
-            while (chunk := await loop.run_in_executor(self._pool, next, chunks, None)) is not None:
+            async for chunk in self.tts.stream(clause, self._pool):
                 if self.batch:
                     held.append(chunk)
                     continue

@@ -6,11 +6,15 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.agent.oracle_config import OracleConfig
 from harness.errors import InputError
 from harness.transports.base import TargetUnreachable
 from harness.transports.registry import transport_entry
+
+if TYPE_CHECKING:  # the server module imports aiohttp and the oracle: only when a target is opened
+    from harness.agent.server import OracleServer
 
 BUILTIN_TARGETS = ("reference", "oracle")
 
@@ -23,7 +27,7 @@ class ResolvedTarget:
     label: str
     info: dict = field(default_factory=dict)
     """What the agent says of itself (/health of a built-in agent: providers, pipeline)."""
-    oracle: object | None = None
+    oracle: OracleServer | None = None
     """The in-process oracle server (its ground truth), for `--target oracle`."""
 
 

@@ -49,7 +49,7 @@ async def calibrate(fixtures: FixtureLibrary, cases: tuple[Case, ...] = CASES, c
                    AnalysisSettings(settings.response_timeout_s, threshold), impairment, progress,
                    len(cases) * calls_per_case)
     servers = await run.measure(cases, seed, threshold, parallel_cases)
-    # WebRTC's packetisation and codec delay (~26 ms measured here) is not in any stamp: allow one
+    # WebRTC's packetisation and codec delay is not in any stamp: allow one
     # packet plus Opus's look-ahead when judging what the caller heard at a barge-in's start
     comp = Comparison(threshold_ms=threshold, codec_ms=WEBRTC_CODEC_MS if transport == "webrtc" else 0.0)
     for case, srv in zip(cases, servers):

@@ -19,8 +19,8 @@ from typing import Protocol
 from harness.audio.frames import FRAME_NS
 
 SLOTS = 20
-"""1 ms phases: measured side by side at 500 ws-pcm callers, lateness p99 1.51–2.28 ms with 20
-against 1.92–2.51 ms with 10 (a pass of 25 sends, not 50, is what a receive burst delays)."""
+"""1 ms phases: a receive burst delays one phase's sends, not a whole frame's worth (the side-by-side
+measurement against 10 phases is in docs/load-testing.md)."""
 
 
 class Paced(Protocol):

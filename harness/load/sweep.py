@@ -8,7 +8,9 @@ toward capacity.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+
+from harness.metrics import catalog
 
 SWEEP_SCHEMA = "turnbench.sweep/1"
 
@@ -57,6 +59,8 @@ class StepResult:
     overloaded: bool
     counted: bool
     """False when the harness was saturated: such a step says nothing about the agent's capacity."""
+    headline: dict = field(default_factory=dict)
+    """Every headline statistic of the metric catalogue at this step (`latency_ms.p99`, rates, …)."""
 
     @classmethod
     def from_summary(cls, concurrency: int, folder: str, s: dict) -> StepResult:
@@ -68,7 +72,17 @@ class StepResult:
                    s.get("barge_in_success_rate"), s.get("no_response_rate"),
                    round(errors / s["calls"], 4) if s.get("calls") else 0.0,
                    h.get("send_lateness_ms_p99"), h.get("loop_lag_ms_p99"), bool(h.get("overloaded")),
-                   counted=not h.get("overloaded"))
+                   counted=not h.get("overloaded"), headline=headline_values(s))
+
+
+def headline_values(summary: dict) -> dict:
+    """{`latency_ms.p99`: value, `barge_in_success_rate`: value, …} for the catalogue's headline."""
+    out = {}
+    for m in catalog.CATALOG:
+        for stat in m.headline:
+            node = summary.get(m.name)
+            out[m.key(stat)] = node.get(stat) if stat and isinstance(node, dict) else (None if stat else node)
+    return out
 
 
 def within(step: StepResult, threshold_ms: float) -> bool:

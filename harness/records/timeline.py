@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.audio.frames import FRAME_NS, FRAME_SAMPLES
+from harness.records.impairment import ImpairmentLog
 from harness.records.received import AudioReceived, EventReceived, PlayoutCleared
 
 
@@ -60,7 +61,7 @@ class CallTimeline:
     ended_ns: int | None = None
     error: str | None = None
     protocol_errors: list[str] = field(default_factory=list)
-    impairment: object | None = None
+    impairment: ImpairmentLog | None = None
     """The network impairment's per-packet log (`ImpairmentLog`), when one was applied."""
     setup_ms: float | None = None
     """Connection setup the transport reports (WebRTC: offer → first media), kept out of turns."""

@@ -15,11 +15,12 @@ import heapq
 import random
 import time
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from harness.playout import CatchUp
+from harness.records.impairment import ImpairmentLog
 from harness.records.received import AudioReceived, PlayoutCleared, Received
 from harness.transports.base import Transport
 
@@ -111,31 +112,6 @@ class _Path:
             t = max(t, self._last_ns)
         self._last_ns = max(self._last_ns, t)
         return t
-
-
-@dataclass
-class ImpairmentLog:
-    """What the impairment did to each packet, in the caller's send / receive order."""
-
-    up_added_ns: list[int] = field(default_factory=list)
-    up_lost: list[bool] = field(default_factory=list)
-    down_added_ns: list[int] = field(default_factory=list)
-    """Per audio chunk handed to the caller (same index as the call timeline's audio)."""
-    down_lost: list[bool] = field(default_factory=list)
-    inner_arrival_ns: list[int] = field(default_factory=list)
-    """Every audio chunk as the inner transport delivered it (before delay, loss and catch-up) …"""
-    inner_len: list[int] = field(default_factory=list)
-    inner_kept: list[int] = field(default_factory=list)
-    """… the index it was handed to the caller at (-1: dropped whole by catch-up) …"""
-    inner_trimmed: list[int] = field(default_factory=list)
-    """… and how many of its leading samples catch-up dropped: the caller's heard stream without
-    the path is rebuilt from these, so calibration compares against the true counterfactual."""
-    inner_pcm: bytearray = field(default_factory=bytearray)
-    """A continuous stream's chunks as delivered, before delay, loss and catch-up (PCM16), so the
-    stream the caller would have heard without the path can be replayed exactly."""
-    clear_added_ns: list[int] = field(default_factory=list)
-    """Per `clear` handed to the caller (same index as the call timeline's clears): a stop made by
-    a `clear` is heard later by that message's own delay, not by any audio chunk's."""
 
 
 class ImpairedTransport(Transport):

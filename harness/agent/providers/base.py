@@ -1,14 +1,18 @@
-"""Provider interfaces and the registry that imports each implementation only when asked for.
+"""Provider interfaces, one per stage of the reference agent.
 
-Interfaces are synchronous on purpose: model inference blocks, so the pipeline runs every call
-in an executor and the event loop never waits on a model.
+STT and TTS have two faces. A local model blocks, so it implements the synchronous methods and
+the pipeline runs them in a thread (the event loop never waits on a model). A network service
+streams, so it overrides the async ones (`astart`/`afeed`/`afinish`, `stream`) and sets
+`blocking = False`; the async defaults call the synchronous methods, so every provider speaks both.
 """
 
 from __future__ import annotations
 
 import abc
+import asyncio
 import importlib.util
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Executor
 from pathlib import Path
 
 import numpy as np
@@ -41,26 +45,42 @@ class VAD(abc.ABC):
         """Forget all state (a new call)."""
 
 
-class STT(abc.ABC):
+class STT:
     """Streaming recognition of one utterance at a time, 16 kHz PCM16 in."""
 
     name: str = "?"
     simulated: bool = False
+    blocking: bool = True
+    """True: the pipeline calls `start`/`feed`/`finish` in its ASR thread. False: it awaits
+    `astart`/`afeed`/`afinish` on the event loop (a streaming network service)."""
 
     def warm(self) -> None:
         """Run once before serving, so the first call does not pay for cold caches."""
 
-    @abc.abstractmethod
     def start(self) -> None:
         """Begin an utterance."""
+        raise NotImplementedError(f"{type(self).__name__}: implement start/feed/finish or, with blocking = False, "
+                                  "astart/afeed/afinish")
 
-    @abc.abstractmethod
     def feed(self, pcm16: np.ndarray) -> str | None:
         """Add audio; return the current partial transcript (None if there is none yet)."""
+        raise NotImplementedError(type(self).__name__)
 
-    @abc.abstractmethod
     def finish(self) -> str:
         """End the utterance and return the final transcript."""
+        raise NotImplementedError(type(self).__name__)
+
+    async def astart(self) -> None:
+        """Begin an utterance (streaming providers override the async methods)."""
+        self.start()
+
+    async def afeed(self, pcm16: np.ndarray) -> str | None:
+        """Add audio; the current partial transcript, as soon as the service has one."""
+        return self.feed(pcm16)
+
+    async def afinish(self) -> str:
+        """End the utterance; the final transcript."""
+        return self.finish()
 
 
 class LLM(abc.ABC):
@@ -77,7 +97,7 @@ class LLM(abc.ABC):
         """Text deltas of the reply, as they are generated."""
 
 
-class TTS(abc.ABC):
+class TTS:
     """Text to 16 kHz mono int16 audio, chunk by chunk."""
 
     name: str = "?"
@@ -86,9 +106,17 @@ class TTS(abc.ABC):
     def warm(self) -> None:
         """Run once before serving, so the first call does not pay for cold caches."""
 
-    @abc.abstractmethod
     def synthesize(self, text: str) -> Iterator[np.ndarray]:
-        """Audio chunks of `text`, first chunk as soon as possible."""
+        """Audio chunks of `text`, first chunk as soon as possible (a blocking engine)."""
+        raise NotImplementedError(f"{type(self).__name__}: implement synthesize or stream")
+
+    async def stream(self, text: str, executor: Executor | None = None) -> AsyncIterator[np.ndarray]:
+        """Audio chunks of `text` as they are made. The default runs `synthesize` in `executor`,
+        chunk by chunk; a streaming network service overrides this."""
+        loop = asyncio.get_running_loop()
+        chunks = iter(self.synthesize(text))
+        while (chunk := await loop.run_in_executor(executor, next, chunks, None)) is not None:
+            yield chunk
 
 
 class TurnDetector(abc.ABC):
