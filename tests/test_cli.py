@@ -175,3 +175,50 @@ def test_agent_serve_needs_exactly_one_agent():
         assert result.exit_code == 2 and "choose one of --oracle or --reference" in result.output
     result = CliRunner().invoke(main, ["agent", "serve", "--reference", "--llm", "gpt-99"])
     assert result.exit_code == 2 and "unknown llm provider 'gpt-99'" in result.output
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["INT", "TERM"])
+def test_a_signal_20_s_into_the_first_call_keeps_its_closed_turns(tmp_path, sig, code):
+    out = tmp_path / "reports"
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "conversation", "--target", "oracle",
+                             "--out", out, "--no-progress"], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(5)
+    children = _children(proc.pid)  # the analysis worker and its forkserver
+    time.sleep(15)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr and "never retrieved" not in stderr
+    (folder,) = out.iterdir()
+    rows = [json.loads(line) for line in (folder / "turns.jsonl").read_text().splitlines()]
+    assert 2 <= len(rows) < 7 and {r["call_id"] for r in rows} == {"c0000"}  # the first call's closed turns
+    assert [r["turn"] for r in rows] == list(range(len(rows)))
+    run = json.loads((folder / "run.json").read_text())
+    summary = json.loads((folder / "summary.json").read_text())
+    assert run["status"] == "interrupted" and summary["turns"] == len(rows)
+    assert any("interrupted" in n for n in summary["notes"])
+    assert children and not any(_alive(p) for p in children), children
+
+
+def test_an_unreachable_target_leaves_a_run_folder_that_says_why(tmp_path):
+    out = tmp_path / "reports"
+    r = turnbench("run", "smoke", "--target", "ws://127.0.0.1:9/ws", "--out", out, "--no-progress")
+    assert r.returncode == 3, r.stderr
+    (folder,) = out.iterdir()
+    run = json.loads((folder / "run.json").read_text())
+    assert run["status"] == "failed" and "127.0.0.1:9" in run["error"]

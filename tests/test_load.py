@@ -134,3 +134,28 @@ def test_progress_reads_only_what_was_appended(tmp_path):
     with path.open("a") as f:
         f.write('00}\n{"latency_ms": 500}\n{"latency_ms": 700}\n')
     assert tail.poll() == (5, 500.0)  # median of the last 3 latencies: 300, 500, 700
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_load_run_with_its_turns_kept_and_the_folder_interrupted(tmp_path):
+    import signal
+    import time
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "load", str(scenario(tmp_path)), "--users", "2",
+                             "--think-s", "0.2", "--duration", "120s", "--out", str(out)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:  # until some calls are measured
+        found = list(out.glob("*/turns.jsonl")) if out.exists() else []
+        if found and len(found[0].read_text().splitlines()) >= 4:
+            break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stdout[-2000:] + stderr[-2000:]
+    folder = folder_of(out)
+    run = json.loads((folder / "run.json").read_text())
+    summary = json.loads((folder / "summary.json").read_text())
+    assert run["status"] == "interrupted"
+    assert summary["turns"] >= 4 and summary["turns"] == len(jsonl(folder / "turns.jsonl"))
+    assert "Traceback" not in stderr

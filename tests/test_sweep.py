@@ -69,3 +69,25 @@ def test_sweep_against_the_oracle(tmp_path):
     (folder,) = (tmp_path / "o2").iterdir()
     doc = json.loads((folder / "sweep.json").read_text())
     assert len(doc["steps"]) == 1 and doc["knee"]["concurrency"] is None
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_sweep_keeping_the_step_in_flight():
+    import signal
+    import tempfile
+    import time
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "sweep", "conversation", "--target", "oracle",
+                                 "--concurrency", "1,2", "--calls-per-level", "1", "--out", str(out)], cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(15)  # well into the first step's only call
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 143, stderr
+        (top,) = out.iterdir()
+        doc = json.loads((top / "sweep.json").read_text())
+        assert [s["concurrency"] for s in doc["steps"]] == [1]
+        run = json.loads((top / "c0001" / "run.json").read_text())
+        rows = (top / "c0001" / "turns.jsonl").read_text().splitlines()
+        assert run["status"] == "interrupted" and 1 <= len(rows) < 7 and "Traceback" not in stderr

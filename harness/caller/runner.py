@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import multiprocessing
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,7 +84,8 @@ class Analyzer:
         if self._pool is None:
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["harness.metrics.turns"])
-            self._pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+            self._pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx,
+                                                                initializer=_leave_signals_to_the_parent)
             await asyncio.get_running_loop().run_in_executor(self._pool, abs, 0)
 
     async def analyze(self, tl: CallTimeline, plans: list[TurnPlan]) -> tuple[list[TurnResult], object, int]:
@@ -96,6 +98,13 @@ class Analyzer:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=False)
             self._pool = None
+
+
+def _leave_signals_to_the_parent() -> None:
+    """In the analysis worker: Ctrl-C reaches the whole process group; the parent decides what a
+    stop means (and shuts this worker down), so the worker neither dies mid-analysis nor prints a
+    KeyboardInterrupt traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def closed_turns(tl: CallTimeline, results: list[TurnResult]) -> list[TurnResult]:
@@ -145,8 +154,11 @@ class CallExecutor:
         except TargetProtocolError as e:  # e.g. an offer answered with an error: this call fails, the run goes on
             call.timeline.error = f"protocol error: {e}"
             tl = call.timeline
-        finally:
+        except asyncio.CancelledError:
+            raise  # interrupted: the call stays live, so `abandon_live` keeps its closed turns
+        except BaseException:
             self.live.pop(call_id, None)
+            raise
         if tl.error:
             outcome.call_errors.append(tl.error)
         elif tl.protocol_errors:  # the call went on; say what the target got wrong, once per call
@@ -154,8 +166,9 @@ class CallExecutor:
             outcome.call_errors.append(f"protocol error: {tl.protocol_errors[0]}{more}")
         if on_timeline is not None:
             on_timeline(tl)
+        results, agent, origin = await self.analyzer.analyze(tl, plans)  # still live: a stop here keeps it
+        self.live.pop(call_id, None)
         outcome.lateness_ms.extend(x / 1e6 for x in tl.lateness_ns())
-        results, agent, origin = await self.analyzer.analyze(tl, plans)
         for r in results:
             r.call_started_s, r.calls_in_flight, r.setup_ms = started_s, in_flight, tl.setup_ms
             r.start_lag_ms = start_lag_ms

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import re
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -16,10 +17,11 @@ from harness.caller.call import plan_turns
 from harness.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, fail, summary_table
 from harness.cli.options import option_group, output_options, target_options
 from harness.errors import MissingDependency
-from harness.results.folder import RunFolder
+from harness.results.folder import RunFolder, now_iso
 from harness.service.finish import apply_thresholds, write_report
 from harness.service.inputs import RunInputs
 from harness.service.session import label_providers
+from harness.service.signals import Stop, stop_on_signals
 
 
 def parse_duration(text: str) -> float:
@@ -164,12 +166,16 @@ def load(scenario: str | None, shape: LoadShape, nodes: LoadNodes, target: str |
     job = LoadJob(inputs, shape, nodes, folder.path)
     try:
         code, meta, truth = asyncio.run(job.run())
-    except KeyboardInterrupt:
-        code, meta, truth = EXIT_INTERRUPTED, {}, None
+    except (KeyboardInterrupt, asyncio.CancelledError):  # stopped before Locust started
+        code, meta, truth = job.stop.exit_code, job.run_meta, None
+    if job.stop.signal is not None:
+        code = job.stop.exit_code
     summary = job.finish(code, meta, truth)
     click.echo(summary_table(summary))
     click.echo(load_table(summary))
     click.echo(f"run folder: {folder.path} (Locust's own: locust.html, locust_stats.csv)")
+    if job.stop.signal is not None:
+        fail(f"interrupted: every turn measured so far is in {folder.path}", code)
     if code not in (0, None):
         fail(f"Locust exited with {code}; see {folder.path / 'locust.log'}",
              EXIT_INTERRUPTED if code == 130 else EXIT_FAILED)
@@ -182,6 +188,9 @@ class LoadJob:
     def __init__(self, inputs: RunInputs, shape: LoadShape, nodes: LoadNodes, path: Path):
         self.inputs, self.shape, self.nodes, self.path = inputs, shape, nodes, path
         self.master_port = nodes.master_port or (5557 if nodes.as_master else free_port())
+        self.stop = Stop()
+        self.run_meta: dict = {}
+        """run.json as written when the target was up (kept for the end, however the run ends)."""
         self.meta = {"mode": shape.mode, "users": None if shape.mode == "open" else shape.users,
                      "spawn_rate": None if shape.mode == "open" else self.rate, "think_s": None if shape.mode ==
                      "open" else shape.think_s, "arrival_rate_per_s": shape.arrival_rate,
@@ -231,11 +240,17 @@ class LoadJob:
         return args, common
 
     async def run(self) -> tuple[int, dict, dict | None]:
-        """Start the target, run Locust to the end; Locust's exit code, run.json, the oracle's truth."""
+        """Start the target, run Locust to the end; Locust's exit code, run.json, the oracle's truth.
+        SIGINT or SIGTERM stops Locust (its calls in flight keep their closed turns)."""
+        with stop_on_signals(self.stop):
+            return await self._run()
+
+    async def _run(self) -> tuple[int, dict, dict | None]:
         inputs = self.inputs
+        self.run_meta = inputs.metadata(load=self.meta)
         async with inputs.open_target(self.path / "agent.log") as resolved:
             cfg = self.engine_config(resolved.url)
-            meta = inputs.metadata(load=self.meta, agent=inputs.agent_meta(resolved))
+            meta = self.run_meta = inputs.metadata(load=self.meta, agent=inputs.agent_meta(resolved))
             RunFolder(self.path).write_json("run.json", {**meta, "status": "running"})
             code = await self._locust(*self.locust_args(cfg))
             truth = None
@@ -260,17 +275,25 @@ class LoadJob:
                    f"process(es); Locust log: {self.path / 'locust.log'}", err=True)
         t0, tail = time.monotonic(), TurnsTail(self.path / "turns.jsonl")
         try:
-            while procs[0].returncode is None:
-                try:
-                    await asyncio.wait_for(procs[0].wait(), timeout=5.0)
-                except TimeoutError:
-                    done, p50 = tail.poll()
-                    click.echo(f"  {time.monotonic() - t0:5.0f} s  {done} turns"
-                               + (f"  P50 {p50:.0f} ms" if p50 is not None else ""), err=True)
+            await self._watch(procs, tail, t0)
+        except asyncio.CancelledError:  # a stop: Locust's master ends the test, its workers drain
+            for p in procs:
+                if p.returncode is None:
+                    p.send_signal(signal.SIGINT)
         finally:
             await _stop(procs, s.drain_s)
             log.close()
         return procs[0].returncode
+
+    async def _watch(self, procs, tail, t0: float) -> None:
+        """Progress every 5 s until Locust's master exits."""
+        while procs[0].returncode is None:
+            try:
+                await asyncio.wait_for(procs[0].wait(), timeout=5.0)
+            except TimeoutError:
+                done, p50 = tail.poll()
+                click.echo(f"  {time.monotonic() - t0:5.0f} s  {done} turns"
+                           + (f"  P50 {p50:.0f} ms" if p50 is not None else ""), err=True)
 
     def finish(self, code: int | None, meta: dict, truth: dict | None) -> dict:
         """summary.json and run.json from what the engines wrote; report.html."""
@@ -285,7 +308,9 @@ class LoadJob:
         out = RunFolder(self.path)
         out.write_json("summary.json", summary)
         if meta:
-            out.write_json("run.json", {**meta, "status": "completed" if code == 0 else f"locust exited {code}",
+            status = "interrupted" if self.stop.signal is not None else (
+                "completed" if code == 0 else f"locust exited {code}")
+            out.write_json("run.json", {**meta, "status": status, "ended_at": now_iso(),
                                         "harness": summary["harness"],
                                         "calls_completed": summary["load"]["calls_finished"],
                                         "turns_written": summary["turns"]})

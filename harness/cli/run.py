@@ -9,15 +9,16 @@ import click
 
 from harness.audio.fixtures import FixtureLibrary
 from harness.caller.runner import RunSpec
-from harness.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, fail, summary_table
+from harness.cli.common import EXIT_OK, EXIT_USAGE, fail, summary_table
 from harness.cli.options import fixtures_option, output_options, target_options
-from harness.errors import InputError
+from harness.errors import InputError, TurnbenchError
 from harness.resources import resolve_scenario
-from harness.results.folder import RunFolder
+from harness.results.folder import RunFolder, now_iso
 from harness.scenario import load_scenario
 from harness.service.finish import exit_code, threshold_lines, write_report
 from harness.service.inputs import RunInputs
 from harness.service.session import benchmark
+from harness.service.signals import Stop, stop_on_signals
 
 
 @click.command()
@@ -57,10 +58,16 @@ def run(scenario: str, target: str | None, transport: str | None, transport_valu
     inputs = inputs.with_preload(inputs.concurrency)
     folder = RunFolder.create(out_dir, inputs.name)
     bar = _progress_bar(inputs, progress)
+    meta = inputs.metadata(calls=inputs.calls, concurrency=inputs.concurrency)
+    stop = Stop()
     try:
-        summary, outcome = asyncio.run(_benchmark(inputs, folder, bar))
-    except KeyboardInterrupt:
-        fail(f"interrupted before any call completed; partial results in {folder.path}", EXIT_INTERRUPTED)
+        summary, outcome = asyncio.run(_benchmark(inputs, folder, bar, meta, stop))
+    except (asyncio.CancelledError, KeyboardInterrupt):  # stopped before the calls began
+        folder.write_json("run.json", {**meta, "status": "interrupted", "ended_at": now_iso()})
+        fail(f"interrupted before any call was measured; the run folder is {folder.path}", stop.exit_code)
+    except TurnbenchError as e:  # the target could not be started or reached: say so in the folder too
+        folder.write_json("run.json", {**meta, "status": "failed", "error": str(e), "ended_at": now_iso()})
+        raise
     finally:
         folder.close()
         if bar is not None:
@@ -72,6 +79,8 @@ def run(scenario: str, target: str | None, transport: str | None, transport_valu
         click.echo(line)
     click.echo(f"run folder: {folder.path}")
     code, message = exit_code(summary, outcome.interrupted)
+    if outcome.interrupted:
+        code = stop.exit_code
     if message:
         fail(message, code)
     raise SystemExit(code)
@@ -86,15 +95,20 @@ def _progress_bar(inputs: RunInputs, progress: bool):
     return tqdm(total=inputs.calls, unit="call", desc=inputs.name, leave=False, dynamic_ncols=True)
 
 
-async def _benchmark(inputs: RunInputs, folder: RunFolder, bar):
-    """Start the target, run every call, stop the target; the summary and the runner's outcome."""
+async def _benchmark(inputs: RunInputs, folder: RunFolder, bar, meta: dict, stop: Stop):
+    """Start the target, run every call, stop the target; the summary and the runner's outcome.
+    SIGINT or SIGTERM stops the calls; what was measured is kept and written."""
     def on_progress(done: int, p50: float | None) -> None:
         if bar is not None:
             bar.n = done
             bar.set_postfix_str(f"P50 {p50:.0f} ms" if p50 is not None else "P50 —")
             bar.refresh()
 
-    meta = inputs.metadata(calls=inputs.calls, concurrency=inputs.concurrency)
+    with stop_on_signals(stop):
+        return await _calls(inputs, folder, meta, on_progress)
+
+
+async def _calls(inputs: RunInputs, folder: RunFolder, meta: dict, on_progress):
     async with inputs.open_target(folder.path / "agent.log") as resolved:
         meta["agent"] = inputs.agent_meta(resolved)
         spec = RunSpec(inputs.scenario, inputs.fixtures, resolved.url, inputs.transport, inputs.calls,

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from harness.caller.runner import RunSpec
-from harness.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, fail
+from harness.cli.common import EXIT_FAILED, EXIT_OK, fail
 from harness.cli.options import output_options, target_options
 from harness.errors import InputError
 from harness.load.sweep import StepResult, doubling, parse_levels, sweep_document, sweep_table
@@ -16,6 +16,7 @@ from harness.report.sweep_page import sweep_html
 from harness.results.folder import RunFolder
 from harness.service.inputs import RunInputs
 from harness.service.session import benchmark
+from harness.service.signals import Stop, stop_on_signals
 
 
 @click.command()
@@ -56,10 +57,10 @@ def sweep(scenario: str, levels: str | None, until_p99: float | None, max_concur
     sw = Sweep(inputs, top, steps_c, calls_per_level, until_p99)
     try:
         asyncio.run(sw.run())
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         if sw.results:
             click.echo(sweep_table(sw.write()))
-        fail(f"interrupted; finished steps are in {top.path}", EXIT_INTERRUPTED)
+        fail(f"interrupted; finished steps are in {top.path}", sw.stop.exit_code)
     doc = sw.write()
     click.echo(sweep_table(doc))
     click.echo(f"sweep folder: {top.path} (sweep.json, sweep.html, one run folder per step)")
@@ -75,6 +76,7 @@ class Sweep:
         self.calls_per_level, self.until_p99 = calls_per_level, until_p99
         self.threshold = until_p99 or 800.0
         self.results: list[StepResult] = []
+        self.stop = Stop()
         self.meta = {"levels": levels, "calls_per_level": calls_per_level, "until_p99_ms": until_p99,
                      "impairment": inputs.impairment.to_json() if inputs.impairment else None}
 
@@ -86,6 +88,11 @@ class Sweep:
         return doc
 
     async def run(self) -> None:
+        """Every step in turn; SIGINT or SIGTERM ends the step in flight (its measured turns kept)."""
+        with stop_on_signals(self.stop):
+            await self._steps()
+
+    async def _steps(self) -> None:
         inputs = self.inputs
         async with inputs.open_target(self.top.path / "agent.log") as resolved:
             for c in self.levels:
