@@ -44,6 +44,6 @@ def resolve_scenario(arg: str) -> Path:
     if path.parent == Path(".") and name in builtins:
         return builtins[name]
     if path.exists():
-        raise InputError(f"{arg}: not a scenario file (a directory?)")
+        raise InputError(f"{arg}: not a regular file (a scenario is a YAML file)")
     raise InputError(f"{arg}: no such scenario file, and no built-in scenario of that name "
                      f"(built-in: {', '.join(builtins)}; `turnbench scenarios list`)")

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from dataclasses import dataclass
 
 from harness.errors import InputError
+from harness.metrics import catalog
 from harness.metrics.compare import Delta, Metric, MetricError, bootstrap_delta, delta_against_point, parse_metric
 
 OPS = {"<=": operator.le, ">=": operator.ge, "==": operator.eq, "!=": operator.ne, "<": operator.lt, ">": operator.gt}
@@ -52,11 +54,33 @@ class ThresholdResult:
         return f"[{'pass' if self.passed else 'FAIL'}] {self.threshold.expr} (got {got})"
 
 
+OTHER_SUMMARY_FIELDS = ("calls", "turns", "stages_ms", "setup_ms", "harness", "measurement_error_ms", "load",
+                        "arrivals", "engines")
+"""Summary fields a threshold may name beside the metric catalogue's (load runs add the last four)."""
+
+
+def summary_fields() -> set[str]:
+    """Every top-level summary field a threshold may name."""
+    out = set(OTHER_SUMMARY_FIELDS)
+    for m in catalog.CATALOG:
+        out.add(m.name)
+        if m.aggregate == "rate":
+            out |= {f"{m.name}_n"}
+    return out
+
+
 def parse_threshold(expr: str) -> Threshold:
     """Parse one expression or raise ThresholdError pointing at the offending column."""
     m = _EXPR.match(expr)
     if m:
-        return Threshold(expr, tuple(m["path"].split(".")), m["op"], float(m["value"]))
+        head = m["path"].split(".")[0]
+        if head not in summary_fields():
+            raise ThresholdError(expr, m.start("path"), f"unknown summary field {head!r}; known: "
+                                 + ", ".join(sorted(summary_fields())))
+        value = float(m["value"])
+        if not math.isfinite(value):
+            raise ThresholdError(expr, m.start("value"), "the number is too large")
+        return Threshold(expr, tuple(m["path"].split(".")), m["op"], value)
     path = re.match(r"\s*[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*", expr)
     if not path:
         raise ThresholdError(expr, len(expr) - len(expr.lstrip()), "expected a summary field, e.g. latency_ms.p99")

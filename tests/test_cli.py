@@ -222,3 +222,77 @@ def test_an_unreachable_target_leaves_a_run_folder_that_says_why(tmp_path):
     (folder,) = out.iterdir()
     run = json.loads((folder / "run.json").read_text())
     assert run["status"] == "failed" and "127.0.0.1:9" in run["error"]
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--response-timeout-s", "nan"], "'nan' is not a finite number"),
+    (["--response-timeout-s", "inf"], "inf is not in the range 0.1<=x<=600"),
+    (["--delay-ms", "inf"], "inf is not in the range 0<=x<=10000"),
+    (["--loss", "nan"], "'nan' is not a finite number"),
+    (["--jitter-ms", "1e300"], "not in the range"),
+    (["--oracle", "delay_ms=1e300"], "from 0 to 600000 ms"),
+    (["--oracle", "reply_ms=nan"], "finite number"),
+    (["--threshold", "bogus_metric<3"], "unknown summary field 'bogus_metric'"),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_every_bad_number_is_a_usage_error_naming_it(args, words):
+    result = CliRunner().invoke(main, ["run", "smoke", "--target", "oracle", "--no-progress", *args])
+    assert result.exit_code == 2, result.output
+    assert words in result.output
+
+
+@pytest.mark.parametrize("args,words", [(["--duration", "0"], "more than 0 s"),
+                                        (["--arrival-rate", "nan"], "not a finite number"),
+                                        (["--arrival-rate", "inf"], "not in the range")])
+def test_load_refuses_a_run_that_would_never_end(args, words):
+    result = CliRunner().invoke(main, ["load", "smoke", "--target", "oracle", *args])
+    assert result.exit_code == 2 and words in result.output, result.output
+
+
+@pytest.mark.slow
+def test_a_billion_calls_cost_nothing_up_front(tmp_path):
+    import resource
+    out = tmp_path / "reports"
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "smoke", "--target", "oracle",
+                             "--calls", "1000000000", "--out", out, "--no-progress", "--oracle", "reply_ms=300"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = list(out.glob("*/turns.jsonl")) if out.exists() else []
+        if found and len(found[0].read_text().splitlines()) >= 2:  # the first call measured
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 1_000_000  # KiB: well under a GB
+    summary = json.loads(next(out.glob("*/summary.json")).read_text())
+    assert summary["turns"] >= 2 and summary["calls"] == 1_000_000_000
+
+
+def test_the_agent_token_is_sent_and_never_written(tmp_path):
+    ready = tmp_path / "ready.json"
+    agent = subprocess.Popen([sys.executable, "-m", "harness.cli", "agent", "serve", "--oracle", "--port", "0",
+                              "--token", "s3cret-t0ken", "--ready-file", ready, "--delay-ms", "250",
+                              "--reply-ms", "400"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        url = json.loads(ready.read_text())["url"]
+        out = tmp_path / "reports"
+        r = turnbench("run", "smoke", "--target", url, "--hints", "--out", out, "--no-progress")
+        assert r.returncode == 3 and "401" in r.stderr, r.stderr  # refused before any call
+        r = turnbench("run", "smoke", "--target", url, "--hints", "--out", out, "--no-progress",
+                      "--agent-token", "s3cret-t0ken")
+        assert r.returncode == 0, r.stderr
+        env_run = turnbench("run", "smoke", "--target", url, "--hints", "--out", out, "--no-progress",
+                            env={**__import__("os").environ, "TURNBENCH_AGENT_TOKEN": "s3cret-t0ken"})
+        assert env_run.returncode == 0, env_run.stderr
+    finally:
+        agent.terminate()
+        agent.wait(10)
+    for f in out.rglob("*"):
+        if f.is_file():
+            assert b"s3cret-t0ken" not in f.read_bytes(), f
+    run = json.loads(sorted(out.glob("*/run.json"))[-1].read_text())
+    assert run["auth"] == "bearer token"

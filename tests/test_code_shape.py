@@ -15,7 +15,7 @@ from harness.cli import main
 ROOT = Path(harness.__file__).parent
 MAX_FUNCTION_LINES = 80
 MAX_OWN_PARAMETERS = 12
-SHARED_GROUPS = {"target", "transport", "transport_values", "impairment", "agent_args", "oracle_opts", "out_dir",
+SHARED_GROUPS = {"target", "transport", "transport_values", "impairment", "agent_args", "oracle_opts", "agent_token", "out_dir",
                  "fixtures_dir"}
 """What `target_options`, `impairment_options` and `output_options` hand a command."""
 

@@ -76,3 +76,17 @@ def test_manifest_errors_name_the_file(tmp_path):
     (tmp_path / "manifest.json").write_text("{ not json")
     with pytest.raises(FixtureError, match="manifest.json:1: invalid JSON"):
         FixtureLibrary.load(tmp_path)
+
+
+@pytest.mark.parametrize("bad", ["../../x", "a/b", "x" * 300, ".hidden"], ids=["dotdot", "slash", "long", "hidden"])
+def test_a_fixture_id_is_a_name_never_a_path(tmp_path, fixtures, bad):
+    lib_dir = tmp_path / "fx"
+    lib_dir.mkdir()
+    shutil.copy(fixtures.directory / "manifest.json", lib_dir / "manifest.json")
+    src = tmp_path / "take.wav"
+    sf.write(src, np.zeros(16000, np.int16), 16000)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    with pytest.raises(FixtureError, match="a name of 1–64 letters"):
+        add_recording(src, "hello", "utterance", lib_dir, fixture_id=bad)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written anywhere
+    assert bad not in (lib_dir / "manifest.json").read_text()

@@ -85,3 +85,49 @@ async def test_bad_upgrades_are_refused_with_the_reason():
         said = await raw_request(agent.port, "NONSENSE\r\n\r\n")  # aiohttp's own answer
         assert b" 400 Bad Request" in said.split(b"\r\n")[0]
         assert agent.calls_active == 0 and agent.call_ids == []
+
+
+async def test_half_open_requests_are_closed_and_a_good_call_still_gets_through(monkeypatch):
+    from harness.agent import front_door
+    monkeypatch.setattr(front_door, "HEAD_TIMEOUT_S", 0.5)
+    async with echo_agent() as srv:
+        idle = [await asyncio.open_connection("127.0.0.1", srv.port) for _ in range(200)]
+        for _, w in idle:
+            w.write(b"GET /ws HTTP/1.1\r\nHost: x\r\n")  # a head that never ends
+        answers = await asyncio.gather(*(asyncio.wait_for(r.read(), 5) for r, _ in idle))
+        assert all(a.startswith(b"HTTP/1.1 408") for a in answers)  # each closed, saying why
+        for _, w in idle:
+            w.close()
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(f"ws://127.0.0.1:{srv.port}/ws") as ws:
+                await ws.send_bytes(b"\x00\x01" * 320)
+                assert (await asyncio.wait_for(ws.receive(), 5)).type == aiohttp.WSMsgType.BINARY
+
+
+async def test_connections_are_refused_before_the_last_file_descriptors_are_gone(monkeypatch):
+    from harness.agent import front_door
+    monkeypatch.setattr(front_door, "FD_RESERVE", 10**9)  # as if the process were at its limit
+    async with echo_agent() as srv:
+        answer = await raw_request(srv.port, upgrade_head())
+    assert answer.startswith(b"HTTP/1.1 503") and b"too many connections" in answer
+
+
+async def test_every_websocket_route_caps_its_messages():
+    from harness.agent.oracle_config import OracleConfig
+    from harness.agent.server import OracleServer
+    async with OracleServer(OracleConfig()) as srv:
+        async with aiohttp.ClientSession() as s:
+            for path, size in (("/media-stream", 2 * 2**20), ("/ws", 17 * 2**20)):
+                # /ws through aiohttp: a kept-alive connection's upgrade skips the front door
+                async with s.get(f"http://127.0.0.1:{srv.port}/health") as r:
+                    await r.read()
+                async with s.ws_connect(f"ws://127.0.0.1:{srv.port}{path}") as ws:
+                    try:
+                        await ws.send_str("x" * size)
+                        msg = await asyncio.wait_for(ws.receive(), 10)
+                    except ConnectionError:  # the server hung up while the message was still arriving
+                        msg = None
+                assert msg is None or msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+                assert msg is None or ws.close_code == 1009, (path, ws.close_code)  # message too big
+            async with s.ws_connect(f"ws://127.0.0.1:{srv.port}/health".replace("/health", "/ws")) as ws:
+                await ws.send_str(json.dumps({"type": "ping"}))  # the server is still there for a good call

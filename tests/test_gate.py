@@ -140,3 +140,26 @@ def test_a_run_that_never_heard_the_target_is_exit_3(tmp_path):
     r = CliRunner().invoke(main, ["gate", str(run)])
     assert r.exit_code == 3 and "never heard the target" in r.output
     assert json.loads((run / "summary.json").read_text())["target_spoke"] is False
+
+
+def test_corrupt_result_files_and_unwritable_outputs_are_input_errors_never_a_failed_gate(tmp_path):
+    run = write_run(tmp_path / "run", synthetic_turns(50, seed=1))
+    ok = CliRunner().invoke(main, ["gate", str(run), "--threshold", "latency_ms.p50<2000"])
+    assert ok.exit_code == 0, ok.output
+    r = CliRunner().invoke(main, ["gate", str(run), "--junit", str(tmp_path / "no" / "such" / "dir" / "j.xml")])
+    assert r.exit_code == 2 and "j.xml" in r.output  # unwritable output: a usage error, not a failed gate
+    r = CliRunner().invoke(main, ["report", str(run), "-o", str(tmp_path / "missing-dir" / "r.html")])
+    assert r.exit_code == 2 and "r.html" in r.output
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "latency_ms": {**summary["latency_ms"], "p99": "fast"}}))
+    r = CliRunner().invoke(main, ["gate", str(run), "--threshold", "latency_ms.p50<2000"])
+    assert r.exit_code == 2 and "summary.json: latency_ms.p99" in r.output
+    (run / "summary.json").write_text(json.dumps(summary))
+    (run / "turns.jsonl").write_bytes((run / "turns.jsonl").read_bytes() + b"\xff\xfe\n{}\n")
+    for args in (["gate", str(run), "--threshold", "latency_ms.p50<2000"], ["report", str(run)]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 2 and "not UTF-8" in r.output, (args, r.output)
+    (run / "turns.jsonl").write_bytes(b"")
+    (run / "timelines.jsonl").write_bytes(b"\xff\xfe garbage\n")
+    r = CliRunner().invoke(main, ["report", str(run)])
+    assert r.exit_code == 0, r.output  # a corrupt picture file costs pictures, not the report

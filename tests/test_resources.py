@@ -29,5 +29,5 @@ def test_an_unknown_scenario_names_the_built_in_ones(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="no such scenario file"):
         resolve_scenario("some/dir/smoke")  # a path is never taken for a name
     (tmp_path / "adir").mkdir()
-    with pytest.raises(InputError, match="not a scenario file"):
+    with pytest.raises(InputError, match="not a regular file"):
         resolve_scenario("adir")

@@ -40,6 +40,15 @@ def test_shorthands_parse(tmp_path):
     ("version: 2\nname: t\nsteps:\n  - say: a\n", 1, "version", "1"),
     ("version: 1\nname: t\nsteps: []\n", 3, "steps", "at least 1"),
     ("version: 1\nname: t\ncolour: red\nsteps:\n  - say: a\n", 3, "colour", "not permitted"),
+    # numbers are finite and within their documented range
+    ("version: 1\nname: t\nsteps:\n  - say: a\n  - wait: {ms: .nan}\n", 5, "steps[1].wait.ms", "finite number"),
+    ("version: 1\nname: t\nsteps:\n  - say: a\n  - wait: 1.0e+300\n", 5, "steps[1].wait.ms", "less than or equal"),
+    ("version: 1\nname: t\nsteps:\n  - say: a\n  - barge_in: {fixture: x, after_ms: 1e300}\n",
+     5, "steps[1].barge_in.after_ms", "less than or equal to 60000"),
+    ("version: 1\nname: t\nsteps:\n  - say: a\n  - wait: {reply: true, timeout_s: 1e300}\n", 5,
+     "steps[1].wait.timeout_s", "less than or equal to 600"),
+    ("version: 1\nname: t\ndefaults:\n  response_timeout_s: .inf\nsteps:\n  - say: a\n", 4,
+     "defaults.response_timeout_s", "finite number"),
     ("version: 1\nname: t\ndefaults:\n  thresholds:\n    - latency_ms.p99<800\n    - latency_ms.p99 <<\n"
      "steps:\n  - say: a\n", 6, "defaults.thresholds[1]", "expected a number"),
 ])
@@ -72,3 +81,12 @@ def test_bad_yaml_names_the_line(tmp_path):
 def test_missing_file_is_a_scenario_error(tmp_path):
     with pytest.raises(ScenarioError, match="cannot read"):
         load_scenario(tmp_path / "nope.yaml")
+
+
+def test_a_device_or_a_huge_file_is_refused_unread(tmp_path):
+    with pytest.raises(ScenarioError, match="not a regular file"):
+        load_scenario("/dev/zero")
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"#" * (2**20 + 10))
+    with pytest.raises(ScenarioError, match="larger than 1 MiB"):
+        load_scenario(big)

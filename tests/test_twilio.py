@@ -152,6 +152,40 @@ async def test_agent_end_refuses_a_wrong_media_format():
         assert "encoding" in srv.refused[0] and "audio/l16" in srv.refused[0]
 
 
+@pytest.mark.parametrize("first,second,code,words", [
+    ({"event": "connected"}, {"event": "start", "streamSid": "MZ1", "start": ["not", "a", "dict"]}, 1003,
+     "start is not a JSON object"),
+    ({"event": "connected"}, {"event": "start", "streamSid": "MZ1", "start": {
+        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+        "customParameters": ["x"]}}, 1003, "customParameters is not a JSON object"),
+    ({"event": "connected"}, {"event": "media", "streamSid": "MZ1", "media": {"payload": ""}}, 1003,
+     "`media` before `start`"),
+    ({"event": "connected"}, None, 1008, "no `start` message within 0.5 s"),
+], ids=["start-list", "params-list", "media-first", "no-start"])
+async def test_agent_end_refuses_a_broken_start_with_a_close_code_and_the_reason(first, second, code, words):
+    import aiohttp
+
+    from harness.agent.links import twilio as twilio_link
+    old_timeout = twilio_link.HANDSHAKE_TIMEOUT_S
+    twilio_link.HANDSHAKE_TIMEOUT_S = 0.5
+    try:
+        async with OracleServer(OracleConfig()) as srv:
+            async with aiohttp.ClientSession() as s:
+                async with s.ws_connect(srv.url_for("twilio")) as ws:
+                    for m in (first, second):
+                        if m is not None:
+                            await ws.send_str(json.dumps(m))
+                    msg = await asyncio.wait_for(ws.receive(), 5)
+            assert msg.type.name == "CLOSE" and ws.close_code == code
+            for _ in range(100):
+                if srv.refused:
+                    break
+                await asyncio.sleep(0.01)
+            assert words in srv.refused[0]
+    finally:
+        twilio_link.HANDSHAKE_TIMEOUT_S = old_timeout
+
+
 def test_codec_round_trip_keeps_speech_and_adds_no_delay():
     t = np.arange(16000) / 16000
     x = (8000 * np.sin(2 * np.pi * 440 * t) * (t > 0.5)).astype(np.int16)  # silence, then a tone at 500 ms

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
@@ -20,6 +21,21 @@ from urllib.parse import parse_qs, urlsplit
 from harness.transports.ws_frames import accept_key
 
 MAX_HEAD_BYTES = 16 * 1024
+HEAD_TIMEOUT_S = 10.0
+"""A connection that has not sent a whole request head by then is closed (slowloris)."""
+FD_RESERVE = 64
+"""Connections are refused (503) while fewer than this many file descriptors are left, so a flood
+of idle connections cannot take the last ones a good call and the agent's own files need."""
+
+
+def fds_left() -> int:
+    """File descriptors this process may still open (soft limit minus those open)."""
+    import resource
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        return soft - len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return soft
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,13 @@ def _refusal(status: str, why: str, extra: str = "") -> bytes:
     body = (why + "\n").encode()
     return (f"HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
             f"{extra}Connection: close\r\n\r\n").encode("latin-1") + body
+
+
+def token_matches(token: str, authorization: str | None, query_token: str | None) -> bool:
+    """A bearer header or a `token` query parameter equal to `token` (compared in constant time)."""
+    import hmac
+    given = authorization[7:].strip() if authorization and authorization[:7].lower() == "bearer " else query_token
+    return given is not None and hmac.compare_digest(given.encode(), token.encode())
 
 
 def read_head(head: bytes) -> tuple[str, str, str, dict[str, str]] | None:
@@ -61,21 +84,41 @@ class FrontDoor(asyncio.Protocol):
     """One accepted connection until its request head is read: an upgrade to a path in `upgrades`
     is answered (101, or 400/426 with the reason) and handed over; anything else goes to `http`."""
 
-    def __init__(self, http: Callable[[], asyncio.Protocol], upgrades: dict[str, Upgrade]):
-        self.http, self.upgrades = http, upgrades
+    def __init__(self, http: Callable[[], asyncio.Protocol], upgrades: dict[str, Upgrade],
+                 authorized: Callable[[dict, dict], bool] = lambda headers, query: True):
+        self.http, self.upgrades, self.authorized = http, upgrades, authorized
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if fds_left() < FD_RESERVE:
+            return self._refuse("503 Service Unavailable", "too many connections: try again later")
+        self._timer = asyncio.get_running_loop().call_later(HEAD_TIMEOUT_S, self._head_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _head_timeout(self) -> None:
+        self._timer = None
+        if self.transport is not None and not self.transport.is_closing():
+            self._refuse("408 Request Timeout", f"no complete request head within {HEAD_TIMEOUT_S:g} s")
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
         end = self.buf.find(b"\r\n\r\n")
         if end < 0:
             if len(self.buf) > MAX_HEAD_BYTES:
+                self._cancel_timer()
                 self._to_http()  # aiohttp answers an oversized head with its own error
             return
+        self._cancel_timer()
         request = read_head(bytes(self.buf[:end]))
         target = urlsplit(request[1]) if request is not None else None
         if request is None or request[0] != "GET" or target.path not in self.upgrades \
@@ -84,6 +127,10 @@ class FrontDoor(asyncio.Protocol):
             return
         headers, rest = request[3], bytes(self.buf[end + 4:])
         self.buf.clear()
+        query = {k: v[-1] for k, v in parse_qs(target.query).items()}
+        if not self.authorized(headers, query):
+            return self._refuse("401 Unauthorized", "this agent wants its token: Authorization: Bearer TOKEN "
+                                "(or ?token=)", "WWW-Authenticate: Bearer\r\n")
         if "upgrade" not in headers.get("connection", "").lower():
             return self._refuse("400 Bad Request", "a WebSocket upgrade needs `Connection: Upgrade`")
         if headers.get("sec-websocket-version") != "13":
@@ -97,7 +144,6 @@ class FrontDoor(asyncio.Protocol):
             return self._refuse("400 Bad Request", f"Sec-WebSocket-Key {key!r} is not 16 bytes in base64")
         self.transport.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                              b"Sec-WebSocket-Accept: " + accept_key(key.encode()) + b"\r\n\r\n")
-        query = {k: v[-1] for k, v in parse_qs(target.query).items()}
         self.upgrades[target.path](self.transport, UpgradeRequested(target.path, query, headers), rest)
 
     def _to_http(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shlex
 import signal
 import sys
@@ -58,23 +59,27 @@ def _tail(path: Path, lines: int = 12) -> str:
     return "\n".join("  agent: " + line for line in text[-lines:])
 
 
-def launched_reference(agent_args: str | list[str], log_path: Path, ready_timeout_s: float = READY_TIMEOUT_S):
+def launched_reference(agent_args: str | list[str], log_path: Path, ready_timeout_s: float = READY_TIMEOUT_S,
+                       token: str | None = None):
     """Run `turnbench agent serve --reference` in the background until the block exits; every
-    event it sends goes to `<log>_events.jsonl`."""
+    event it sends goes to `<log>_events.jsonl`. A token goes through the environment (never
+    onto a command line another user can read)."""
     events = log_path.with_name(log_path.stem + "_events.jsonl")
-    return launched_agent([*agent_command(agent_args), "--log", str(events)], log_path, ready_timeout_s)
+    env = {**os.environ, "TURNBENCH_AGENT_TOKEN": token} if token else None
+    return launched_agent([*agent_command(agent_args), "--log", str(events)], log_path, ready_timeout_s, env=env)
 
 
 @contextlib.asynccontextmanager
 async def launched_agent(cmd: list[str], log_path: Path, ready_timeout_s: float = READY_TIMEOUT_S,
-                         preexec_fn=None, label: str = "the reference agent") -> AsyncIterator[LaunchedAgent]:
+                         preexec_fn=None, label: str = "the reference agent",
+                         env: dict | None = None) -> AsyncIterator[LaunchedAgent]:
     """Run an `agent serve` command line in the background, wait until it listens (its ready
     file), yield where it answers, and stop it (SIGTERM, then SIGKILL) when the block exits."""
     ready = log_path.with_name(log_path.stem + ".ready.json")
     ready.unlink(missing_ok=True)
     log = log_path.open("ab")
     proc = await asyncio.create_subprocess_exec(*cmd, "--ready-file", str(ready), stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=log, stderr=log, preexec_fn=preexec_fn)
+                                                stdout=log, stderr=log, preexec_fn=preexec_fn, env=env)
     try:
         deadline = time.monotonic() + ready_timeout_s
         while not ready.exists():

@@ -8,6 +8,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+MAX_DELAY_MS = 600_000.0
+"""Ten minutes: a delay beyond any call's length is a mistake (and `nan`/`inf` are no delay at all)."""
+
 
 class Delay:
     """A response-delay distribution: `300`, `uniform:200:400`, `normal:300:40`, `lognormal:300:800`.
@@ -26,8 +29,9 @@ class Delay:
         arity = {"fixed": 1, "uniform": 2, "normal": 2, "lognormal": 2}
         if self.kind not in arity:
             raise ValueError(f"delay {self.spec!r}: unknown distribution {self.kind!r} (fixed, uniform, normal, lognormal)")
-        if len(nums) != arity[self.kind] or any(n < 0 for n in nums):
-            raise ValueError(f"delay {self.spec!r}: {self.kind} takes {arity[self.kind]} non-negative number(s)")
+        if len(nums) != arity[self.kind] or any(not 0 <= n <= MAX_DELAY_MS for n in nums):
+            raise ValueError(f"delay {self.spec!r}: {self.kind} takes {arity[self.kind]} number(s) from 0 to "
+                             f"{MAX_DELAY_MS:g} ms")
         if self.kind == "lognormal" and not 0 < nums[0] < nums[1]:
             raise ValueError(f"delay {self.spec!r}: lognormal:MEDIAN:P99 needs 0 < MEDIAN < P99")
         self.params = nums
@@ -51,21 +55,22 @@ class Delay:
 class OracleConfig(BaseModel):
     """The oracle's behaviour; every time is in ms and every level in dBFS."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     delay_ms: str = Field("300", description="response delay after EOS (heard): 300, uniform:A:B, normal:M:SD, lognormal:MEDIAN:P99")
-    reply_ms: float = Field(2000.0, gt=50, description="length of each reply")
-    leading_silence_ms: float = Field(0.0, ge=0, description="silence at the start of each reply's first chunk")
-    chunk_ms: float = Field(20.0, gt=0, description="audio per binary message")
-    burst: float = Field(1.0, ge=0, description="sending speed vs real time (1 = paced, 4 = 4x faster, 0 = all at once)")
-    level_dbfs: float = Field(-20.0, le=0, description="voice level (RMS)")
-    noise_dbfs: float | None = Field(None, le=0, description="white-noise floor added to every sample sent")
+    reply_ms: float = Field(2000.0, gt=50, le=600_000, description="length of each reply")
+    leading_silence_ms: float = Field(0.0, ge=0, le=60_000, description="silence at the start of each reply's first chunk")
+    chunk_ms: float = Field(20.0, gt=0, le=10_000, description="audio per binary message")
+    burst: float = Field(1.0, ge=0, le=1000, description="sending speed vs real time (1 = paced, 4 = 4x faster, 0 = all at once)")
+    level_dbfs: float = Field(-20.0, ge=-120, le=0, description="voice level (RMS)")
+    noise_dbfs: float | None = Field(None, ge=-120, le=0, description="white-noise floor added to every sample sent")
     idle_noise: bool = Field(False, description="stream the noise floor in real time while not talking")
-    false_interrupt_pause_ms: float | None = Field(None, gt=0, description="start replying this long into any caller pause that is longer")
-    barge_in_stop_ms: float = Field(150.0, ge=0, description="stop this long after the caller starts talking over the oracle")
+    false_interrupt_pause_ms: float | None = Field(
+        None, gt=0, le=60_000, description="start replying this long into any caller pause that is longer")
+    barge_in_stop_ms: float = Field(150.0, ge=0, le=60_000, description="stop this long after the caller starts talking over the oracle")
     answer_barge_in: bool = Field(True, description="answer an interruption after its end of speech")
     backchannel: Literal["ignore", "stop"] = Field("ignore", description="keep talking over backchannels, or treat them as barge-ins")
-    turn_detection_ms: float = Field(100.0, ge=0, description="send the turn.end event this long after EOS")
+    turn_detection_ms: float = Field(100.0, ge=0, le=60_000, description="send the turn.end event this long after EOS")
     events: bool = Field(True, description="send the agent trace events (turn.end)")
     seed: int = 0
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from harness.agent.front_door import FrontDoor
+from harness.agent.front_door import FrontDoor, token_matches
 from harness.agent.links import CallerAudio, CallLink
 from harness.agent.links.base import Endpoint
 from harness.agent.oracle import OracleSession, TurnTruth, truth_to_json
@@ -44,6 +44,8 @@ class AgentServer:
         """Why calls were refused (wrong media format, bad offer), in order."""
         self.endpoints: dict[str, Endpoint] = {}
         """Per transport served here; one whose extra is not installed is left out."""
+        self.token: str | None = None
+        """When set, every route but /health wants it: `Authorization: Bearer TOKEN` or `?token=`."""
         self._listener: asyncio.Server | None = None
 
     @property
@@ -56,8 +58,19 @@ class AgentServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{entry.url_schemes[0]}://{host}:{self.port}{entry.agent_path}"
 
+    def authorized(self, headers, query) -> bool:
+        """The request carries the server's token (or the server has none)."""
+        return self.token is None or token_matches(self.token, headers.get("authorization"), query.get("token"))
+
+    @web.middleware
+    async def _check_token(self, request: web.Request, handler):
+        if request.path != "/health" and not self.authorized(request.headers, request.query):
+            return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"},
+                                text="this agent wants its token: Authorization: Bearer TOKEN (or ?token=)\n")
+        return await handler(request)
+
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self._check_token])
         app.router.add_get("/health", self._health)
         for name in transport_names():
             try:
@@ -102,7 +115,7 @@ class AgentServer:
         upgrades = {path: fn for e in self.endpoints.values() for path, fn in e.upgrades().items()}
         http = self._runner.server
         self._listener = await asyncio.get_running_loop().create_server(
-            lambda: FrontDoor(http, upgrades), self.host, self.port, reuse_address=True)
+            lambda: FrontDoor(http, upgrades, self.authorized), self.host, self.port, reuse_address=True)
         self.port = self._listener.sockets[0].getsockname()[1]
         return self
 

@@ -42,7 +42,12 @@ def check_target(target: str, transport: str = "ws-pcm") -> None:
     entry.check_url(target)
 
 
-async def probe(url: str, transport: str = "ws-pcm", timeout_s: float = 5.0) -> None:
+def auth_headers(token: str | None) -> dict[str, str]:
+    """The header every transport's caller sends to an agent that wants a token."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+async def probe(url: str, transport: str = "ws-pcm", timeout_s: float = 5.0, headers: dict | None = None) -> None:
     """Is anything there? The transport's own probe, else a WebSocket upgrade; raises
     `TargetUnreachable` saying what went wrong."""
     entry = transport_entry(transport)
@@ -50,33 +55,37 @@ async def probe(url: str, transport: str = "ws-pcm", timeout_s: float = 5.0) -> 
         await entry.probe(url, timeout_s)
         return
     from harness.transports.ws_pcm import probe as ws_probe
-    await ws_probe(url, timeout_s)
+    await ws_probe(url, timeout_s, headers)
 
 
 @contextlib.asynccontextmanager
 async def open_target(target: str, oracle_cfg: OracleConfig | None = None,
                       barge_in_threshold_ms: float = 500.0, agent_args: str = "",
-                      agent_log: Path | None = None, transport: str = "ws-pcm") -> AsyncIterator[ResolvedTarget]:
+                      agent_log: Path | None = None, transport: str = "ws-pcm",
+                      token: str | None = None) -> AsyncIterator[ResolvedTarget]:
     """Yield a reachable target; raises TargetUnreachable (exit 3) if a URL does not answer.
 
     `reference` starts `turnbench agent serve --reference AGENT_ARGS` in the background (log in
     `agent_log`) and stops it afterwards; `oracle` serves the oracle in this process, where the
-    calibration can read its ground truth.
+    calibration can read its ground truth. `token`: the agent's bearer token (a built-in agent
+    is started with it).
     """
     check_target(target, transport)
     if target == "oracle":
         from harness.agent.server import OracleServer
-        async with OracleServer(oracle_cfg or OracleConfig(), barge_in_threshold_ms=barge_in_threshold_ms) as srv:
+        srv = OracleServer(oracle_cfg or OracleConfig(), barge_in_threshold_ms=barge_in_threshold_ms)
+        srv.token = token
+        async with srv:
             _served(srv.health(), transport, "oracle")
             yield ResolvedTarget(srv.url_for(transport), "oracle", srv.health(), oracle=srv)
         return
     if target == "reference":
         from harness.agent.launch import launched_reference
-        async with launched_reference(agent_args, agent_log or Path("agent.log")) as agent:
+        async with launched_reference(agent_args, agent_log or Path("agent.log"), token=token) as agent:
             _served(agent.health, transport, "the reference agent")
             yield ResolvedTarget(agent.urls.get(transport, agent.url), "reference", agent.health)
         return
-    await probe(target, transport)
+    await probe(target, transport, headers=auth_headers(token))
     yield ResolvedTarget(target, target)
 
 

@@ -7,6 +7,7 @@ Paused fixtures join separately rendered phrases with pauses of exactly 400, 800
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -234,6 +235,10 @@ def build(directory: Path, specs: list[FixtureSpec] | None = None,
     return lib
 
 
+FIXTURE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""A fixture id is a name, never a path."""
+
+
 def add_recording(source: Path, text: str, kind: str, directory: Path,
                   fixture_id: str | None = None, voice: str = "user") -> Fixture:
     """Import a user's recording: mono 16 kHz PCM16 copy, speech segments found by VAD."""
@@ -246,6 +251,9 @@ def add_recording(source: Path, text: str, kind: str, directory: Path,
         raise FixtureError(f"{source}: file holds no audio")
     lib = FixtureLibrary.load(directory)
     fid = fixture_id or source.stem
+    if not FIXTURE_ID.fullmatch(fid):
+        raise FixtureError(f"fixture id {fid!r}: a name of 1–64 letters, digits, '_', '-' or '.', starting with a "
+                           "letter or digit (no path: it becomes the file name in the fixture directory)")
     if fid in lib:
         raise FixtureError(f"fixture id {fid!r} already exists in {directory}/manifest.json (choose --id)")
     file = f"{fid}.wav"

@@ -43,6 +43,8 @@ class RunSpec:
     """Options for the transport's constructor (e.g. Twilio custom parameters, WebRTC signalling)."""
     impairment: ImpairmentProfile | None = None
     """Network path applied on the caller's side, both directions, seeded per call."""
+    headers: dict = field(default_factory=dict, repr=False)
+    """Sent with every call's connection (the agent's bearer token); never recorded."""
 
 
 @dataclass
@@ -138,7 +140,10 @@ class CallExecutor:
         url = spec.target_url
         if spec.call_id_in_url:
             url += ("&" if "?" in url else "?") + f"call_id={call_id}"
-        transport = make_transport(spec.transport, url, **spec.transport_options)
+        options = spec.transport_options
+        if spec.headers:
+            options = {**options, "headers": {**options.get("headers", {}), **spec.headers}}
+        transport = make_transport(spec.transport, url, **options)
         if spec.impairment is not None:
             transport = ImpairedTransport(transport, spec.impairment, seed=f"{spec.call_settings.seed}:{call_id}")
         call = Call(transport, spec.scenario, plans, call_id, spec.call_settings)
@@ -200,10 +205,10 @@ async def run_calls(spec: RunSpec, on_turns: Callable[[list[TurnResult]], None],
     outcome = RunOutcome()
     lag = LoopLagMonitor()
     executor = CallExecutor(spec, outcome, time.perf_counter_ns())
-    sem = asyncio.Semaphore(spec.concurrency)
+    indices = iter(range(spec.calls))  # drawn as calls start: a billion calls cost nothing up front
 
-    async def one(index: int) -> None:
-        async with sem:
+    async def worker() -> None:
+        for index in indices:
             results = await executor.run_one(index, on_timeline=on_timeline, on_call_timeline=on_call_timeline)
             on_turns(results)
             on_call_done(outcome)
@@ -214,8 +219,8 @@ async def run_calls(spec: RunSpec, on_turns: Callable[[list[TurnResult]], None],
     lag_task = asyncio.create_task(lag.run())
     try:
         async with asyncio.TaskGroup() as tg:
-            for i in range(spec.calls):
-                tg.create_task(one(i))
+            for _ in range(min(spec.concurrency, spec.calls)):
+                tg.create_task(worker())
     except asyncio.CancelledError:
         outcome.interrupted = True
         on_turns(executor.abandon_live())

@@ -35,6 +35,11 @@ class TurnbenchGroup(click.Group):
         except TurnbenchError as e:
             from harness.cli.common import fail
             fail(str(e), e.exit_code)
+        except OSError as e:
+            if e.filename is None:  # not about a file the user named: a real failure, with its traceback
+                raise
+            from harness.cli.common import EXIT_USAGE, fail
+            fail(f"{e.filename}: {e.strerror or e}", EXIT_USAGE)
 
 
 @click.group(cls=TurnbenchGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

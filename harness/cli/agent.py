@@ -12,7 +12,7 @@ import click
 from pydantic import ValidationError
 
 from harness.agent.oracle_config import OracleConfig
-from harness.cli.common import EXIT_USAGE, fail
+from harness.cli.common import EXIT_USAGE, Finite, fail
 from harness.cli.options import option_group
 
 
@@ -75,7 +75,7 @@ reference_options = option_group([
     click.option("--turn", default="vad", show_default=True,
                  help="Reference agent: turn detection. vad = end after --eot-silence-ms of silence; semantic = "
                       "pitch/energy and transcript cues end complete phrases sooner and unfinished ones later."),
-    click.option("--eot-silence-ms", type=click.FloatRange(min=50), default=600.0, show_default=True,
+    click.option("--eot-silence-ms", type=Finite(min=50, max=60_000), default=600.0, show_default=True,
                  help="Reference agent, --turn vad: silence that ends the caller's turn."),
     click.option("--pipeline", "mode", type=click.Choice(["streaming", "batch"]), default="streaming",
                  show_default=True,
@@ -84,7 +84,7 @@ reference_options = option_group([
     click.option("--speculative/--no-speculative", default=True, show_default=True,
                  help="Reference agent, streaming: start the LLM on a stable partial transcript before the "
                       "turn is confirmed (discarded if the transcript changes)."),
-    click.option("--barge-in-ms", type=click.FloatRange(min=20), default=220.0, show_default=True,
+    click.option("--barge-in-ms", type=Finite(min=20, max=60_000), default=220.0, show_default=True,
                  help="Reference agent: speech over the agent for this long, with a content word in its partial "
                       "transcript, interrupts it (lower stops sooner and mistakes more backchannels for barge-ins)."),
     click.option("--llm-hedge", type=click.IntRange(1, 4), default=1, show_default=True,
@@ -108,14 +108,17 @@ def agent() -> None:
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write {url, health} as JSON to this file once listening (how `turnbench run` waits).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--token", envvar="TURNBENCH_AGENT_TOKEN", default=None, metavar="TOKEN",
+              help="Every route but /health then wants `Authorization: Bearer TOKEN` (or `?token=TOKEN`); callers "
+                   "give it with `--agent-token`. Default: $TURNBENCH_AGENT_TOKEN.")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0 = any free port).")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Oracle: append its ground truth (one JSON line per caller turn) to this file. Reference: "
                    "append every event it sends (one JSON line each, with the call and perf_counter_ns).")
 @_oracle_options
-def serve(oracle: bool, reference: bool, ref: ReferenceOptions, ready_file: Path | None, host: str, port: int,
-          log_path: Path | None, **fields) -> None:
+def serve(oracle: bool, reference: bool, ref: ReferenceOptions, ready_file: Path | None, host: str,
+          token: str | None, port: int, log_path: Path | None, **fields) -> None:
     """Serve an agent over ws-pcm at ws://HOST:PORT/ws until Ctrl-C.
 
     --oracle is driven by turnbench's `turnbench.hint` events (which stream samples are
@@ -131,7 +134,7 @@ def serve(oracle: bool, reference: bool, ref: ReferenceOptions, ready_file: Path
         from harness.agent.pipeline import PipelineConfig
         cfg = PipelineConfig(mode=ref.mode, speculative=ref.speculative, barge_in_ms=ref.barge_in_ms)
         names = {"vad": ref.vad, "stt": ref.stt, "llm": ref.llm, "tts": ref.tts, "turn": ref.turn}
-        _serve_reference(host, port, names, cfg, options, ref.llm_hedge, ref.preload, ready_file, log_path)
+        _serve_reference(host, port, names, cfg, options, ref.llm_hedge, ref.preload, ready_file, log_path, token)
         return
     try:
         cfg = OracleConfig(**{k: v for k, v in fields.items() if v is not None})
@@ -140,11 +143,11 @@ def serve(oracle: bool, reference: bool, ref: ReferenceOptions, ready_file: Path
         fail(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}", EXIT_USAGE)
 
     from harness.agent.server import OracleServer
-    _serve_forever(OracleServer(cfg, host, port, log_path), "oracle agent", ready_file)
+    _serve_forever(OracleServer(cfg, host, port, log_path), "oracle agent", ready_file, token)
 
 
 def _serve_reference(host: str, port: int, names: dict, cfg, options: dict, llm_hedge: int, preload: int,
-                     ready_file: Path | None, log_path: Path | None) -> None:
+                     ready_file: Path | None, log_path: Path | None, token: str | None = None) -> None:
     from harness.agent.providers import ProviderUnavailable
     from harness.agent.reference import ReferenceServer, load_providers
     click.echo(f"loading models: {', '.join(f'{k}={v}' for k, v in names.items())} …", err=True)
@@ -160,13 +163,19 @@ def _serve_reference(host: str, port: int, names: dict, cfg, options: dict, llm_
                           event_log=log_path)
     for _ in range(preload - 1):
         srv.add_idle(load_providers(names, options, llm_hedge))
-    _serve_forever(srv, f"reference agent ({cfg.mode}, turn={names['turn']})", ready_file)
+    _serve_forever(srv, f"reference agent ({cfg.mode}, turn={names['turn']})", ready_file, token)
 
 
-def _serve_forever(srv, label: str, ready_file: Path | None = None) -> None:
+def _serve_forever(srv, label: str, ready_file: Path | None = None, token: str | None = None) -> None:
     """Start an agent server, say where it listens, and serve until SIGINT or SIGTERM."""
+    srv.token = token or None
+    if token is None and srv.host not in ("127.0.0.1", "::1", "localhost"):
+        click.echo(f"turnbench: warning: listening on {srv.host} with no --token: anyone who reaches this port can "
+                   "call the agent", err=True)
 
     async def main() -> None:
+        from harness.agent import log_limit
+        log_limit.install()  # an attack's repeated errors are counted, not written a million times
         try:
             await srv.start()
         except OSError as e:

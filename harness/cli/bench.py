@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from harness.audio.fixtures import FixtureLibrary
-from harness.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
+from harness.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Finite, fail
 from harness.cli.options import fixtures_option
 from harness.load.capacity import DEFAULT_RAMP_S
 from harness.load.sweep import parse_levels
@@ -31,9 +31,9 @@ def bench() -> None:
               help="Caller layouts to compare: naive (a timer per call and the off-the-shelf client: aiohttp's "
                    "WebSocket client, or aiortc's own media path: the prototype), per-call (a timer per call, "
                    "the lean client), shared (one metronome, the lean client).")
-@click.option("--seconds", type=click.FloatRange(min=2), default=10.0, show_default=True,
+@click.option("--seconds", type=Finite(min=2, max=3600), default=10.0, show_default=True,
               help="Steady-state window per level (after the ramp and a 2 s warm-up).")
-@click.option("--ramp-s", type=click.FloatRange(min=0), default=DEFAULT_RAMP_S, show_default=True,
+@click.option("--ramp-s", type=Finite(min=0, max=3600), default=DEFAULT_RAMP_S, show_default=True,
               help="Calls start evenly over this long. Short: the calls follow the script nearly in step "
                    "(every agent replies at once: a herd, the worst case); about one turn cycle (8 s): "
                    "a steady mix of talking and listening calls, as under real arrivals.")
@@ -117,5 +117,5 @@ def capacity(transport: str, levels: str | None, layouts: str, seconds: float, r
     click.echo(capacity_table(doc))
     if json_out is not None:
         import json
-        json_out.write_text(json.dumps(doc, indent=1) + "\n")
+        json_out.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
     raise SystemExit(EXIT_OK if any(b["sustained_callers"] for b in doc["layouts"].values()) else EXIT_FAILED)

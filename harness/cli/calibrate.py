@@ -57,9 +57,9 @@ def calibrate(transport: str, impairment, calls_per_case: int, quick: bool, as_j
                                          impairment=impairment))
     click.echo("", err=True)
     if out:
-        out.write_text(json.dumps(report, indent=1) + "\n")
+        out.write_text(json.dumps(report, indent=1, allow_nan=False) + "\n")
     if as_json:
-        click.echo(json.dumps(report, indent=1))
+        click.echo(json.dumps(report, indent=1, allow_nan=False))
     else:
         click.echo(f"calibration over {transport}: {len(cases)} behaviours x {calls_per_case} calls"
                    + (f", impairment {impairment.describe()}" if impairment else ""))

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import NoReturn
 
 import click
 
 from harness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TARGET, EXIT_USAGE  # noqa: F401 (re-exported)
+
+
+class Finite(click.FloatRange):
+    """A float option that must be finite (`nan` and `inf` pass a plain FloatRange: every
+    comparison with nan is false) and within its documented range."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        v = super().convert(value, param, ctx)
+        if not math.isfinite(v):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return v
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

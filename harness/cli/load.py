@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 import re
 import signal
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import click
 
 from harness.caller.call import plan_turns
-from harness.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, fail, summary_table
+from harness.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, Finite, fail, summary_table
 from harness.cli.options import option_group, output_options, target_options
 from harness.errors import MissingDependency
 from harness.results.folder import RunFolder, now_iso
@@ -23,16 +24,22 @@ from harness.service.inputs import RunInputs
 from harness.service.session import label_providers
 from harness.service.signals import Stop, stop_on_signals
 
+MAX_DURATION_S = 7 * 24 * 3600.0
+
 
 def parse_duration(text: str) -> float:
-    """'90', '90s', '5m', '1h30m' → seconds."""
+    """'90', '90s', '5m', '1h30m' → seconds: more than 0, at most a week."""
     t = text.strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", t):
-        return float(t)
-    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", t)
-    if not parts or "".join(a + b for a, b in parts) != t:
-        raise click.BadParameter(f"{text!r}: expected seconds or a duration like 90s, 5m, 1h30m")
-    return sum(float(a) * {"h": 3600, "m": 60, "s": 1}[b] for a, b in parts)
+        seconds = float(t)
+    else:
+        parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", t)
+        if not parts or "".join(a + b for a, b in parts) != t:
+            raise click.BadParameter(f"{text!r}: expected seconds or a duration like 90s, 5m, 1h30m")
+        seconds = sum(float(a) * {"h": 3600, "m": 60, "s": 1}[b] for a, b in parts)
+    if not 0 < seconds <= MAX_DURATION_S:
+        raise click.BadParameter(f"{text!r}: a duration is more than 0 s and at most 7 days")
+    return seconds
 
 
 def free_port() -> int:
@@ -86,20 +93,20 @@ class LoadNodes:
 shape_options = option_group([
     click.option("--users", "-u", type=click.IntRange(min=1), default=10, show_default=True,
                  help="Closed loop: simultaneous callers (each calls again after --think-s)."),
-    click.option("--spawn-rate", "-r", type=click.FloatRange(min=0.01), default=None,
+    click.option("--spawn-rate", "-r", type=Finite(min=0.01, max=10_000), default=None,
                  help="Closed loop: callers started per second (default: all within 5 s)."),
     click.option("--duration", "-d", "duration", default="60s", show_default=True, metavar="T",
                  help="How long calls are placed (90, 90s, 5m); calls in flight then finish (see --drain-s)."),
-    click.option("--think-s", type=click.FloatRange(min=0), default=1.0, show_default=True,
+    click.option("--think-s", type=Finite(min=0, max=3600), default=1.0, show_default=True,
                  help="Closed loop: pause between one caller's calls."),
-    click.option("--arrival-rate", type=click.FloatRange(min=0.001), default=None, metavar="CALLS_PER_S",
+    click.option("--arrival-rate", type=Finite(min=0.001, max=10_000), default=None, metavar="CALLS_PER_S",
                  help="Open loop: place calls at this rate whatever the agent does (instead of --users)."),
     click.option("--arrivals", type=click.Choice(["poisson", "fixed"]), default="poisson", show_default=True,
                  help="Open loop: exponential gaps (Poisson) or fixed spacing."),
     click.option("--max-in-flight", type=click.IntRange(min=1), default=1000, show_default=True,
                  help="Open loop: the harness's bound on calls in flight per process; arrivals beyond it are "
                       "counted as dropped, never delayed."),
-    click.option("--drain-s", type=click.FloatRange(min=0), default=60.0, show_default=True,
+    click.option("--drain-s", type=Finite(min=0, max=3600), default=60.0, show_default=True,
                  help="At the end: wait this long for calls in flight; the closed turns of the rest are kept."),
 ], {"shape": lambda v: LoadShape(v["users"], v["spawn_rate"], parse_duration(v["duration"]), v["think_s"],
                                  v["arrival_rate"], v["arrivals"], v["max_in_flight"], v["drain_s"])})
@@ -137,7 +144,7 @@ node_options = option_group([
 @click.option("--seed", type=int, default=None, help="Seed for fixture picks and arrivals (default: scenario).")
 @output_options()
 def load(scenario: str | None, shape: LoadShape, nodes: LoadNodes, target: str | None, transport: str | None,
-         transport_values: dict, impairment, agent_args: str, oracle_opts: tuple[str, ...],
+         transport_values: dict, impairment, agent_args: str, oracle_opts: tuple[str, ...], agent_token: str | None,
          thresholds: tuple[str, ...], seed: int | None, out_dir: Path, fixtures_dir: Path | None) -> None:
     """Load-test an agent with many real-time callers, driven by Locust.
 
@@ -157,9 +164,13 @@ def load(scenario: str | None, shape: LoadShape, nodes: LoadNodes, target: str |
         fail("missing SCENARIO (only --worker runs without one)")
     if nodes.as_master and nodes.processes > 1:
         fail("--master runs the master only: start workers with --worker (drop --processes)")
+    if nodes.as_master and nodes.master_bind_host not in ("127.0.0.1", "::1", "localhost"):
+        click.echo(f"turnbench: warning: Locust's master listens on {nodes.master_bind_host}:{nodes.master_port or 5557} "
+                   "and accepts any worker that reaches it (no authentication): use it on a trusted network only, "
+                   "or tunnel the workers in (ssh -L)", err=True)
     inputs = RunInputs.resolve(scenario, fixtures_dir=fixtures_dir, target=target, transport=transport,
                                transport_values=transport_values, impairment=impairment, oracle_opts=oracle_opts,
-                               agent_args=agent_args, thresholds=thresholds, seed=seed)
+                               agent_args=agent_args, thresholds=thresholds, seed=seed, agent_token=agent_token)
     inputs = inputs.with_preload(shape.users if shape.mode == "closed" else 4)
     folder = RunFolder.create(out_dir, f"load-{inputs.name}")
     folder.close()
@@ -264,12 +275,14 @@ class LoadJob:
         from harness.load.results import TurnsTail
         n, s = self.nodes, self.shape
         log = (self.path / "locust.log").open("ab")
-        procs = [await asyncio.create_subprocess_exec(*args, stdout=log, stderr=log)]
+        # the engines read the agent's token from their environment: never from argv or a file
+        env = {**os.environ, "TURNBENCH_AGENT_TOKEN": self.inputs.token} if self.inputs.token else None
+        procs = [await asyncio.create_subprocess_exec(*args, stdout=log, stderr=log, env=env)]
         if n.workers > 1 and not n.as_master:
             for _ in range(n.workers):
                 procs.append(await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "locust", "-f", locustfile(), "--worker", "--master-host", "127.0.0.1",
-                    "--master-port", str(self.master_port), *common, stdout=log, stderr=log))
+                    "--master-port", str(self.master_port), *common, stdout=log, stderr=log, env=env))
         click.echo(f"load: {s.mode} loop, {s.users if s.mode == 'closed' else s.arrival_rate} "
                    f"{'callers' if s.mode == 'closed' else 'calls/s'} for {s.duration_s:g} s over {n.workers} "
                    f"process(es); Locust log: {self.path / 'locust.log'}", err=True)

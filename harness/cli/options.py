@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from harness.cli.common import Finite
 from harness.errors import InputError
 from harness.transports.registry import TransportOption, all_transport_options, transport_names
 
@@ -50,7 +51,7 @@ def _params(options: list) -> list[click.Parameter]:
 
 
 def _click_option(o: TransportOption):
-    kinds = {"float": click.FloatRange(min=0), "choice": click.Choice(o.choices) if o.choices else None}
+    kinds = {"float": Finite(min=0, max=10_000), "choice": click.Choice(o.choices) if o.choices else None}
     return click.option(o.flag, o.key, type=kinds.get(o.kind), default=o.default, multiple=o.multiple,
                         metavar=o.metavar, help=o.help, show_default=not o.multiple and o.default not in (None, ""))
 
@@ -90,12 +91,12 @@ def impairment_options(func):
         click.option("--impair", "impair", type=click.Choice(sorted(PROFILES)), default=None,
                      help="Network impairment on the caller's side, both directions, seeded: "
                           + "; ".join(p.describe() for p in PROFILES.values()) + "."),
-        click.option("--delay-ms", type=click.FloatRange(min=0), default=None, help="One-way added delay."),
-        click.option("--jitter-ms", type=click.FloatRange(min=0), default=None,
+        click.option("--delay-ms", type=Finite(min=0, max=10_000), default=None, help="One-way added delay."),
+        click.option("--jitter-ms", type=Finite(min=0, max=10_000), default=None,
                      help="Per-packet delay spread (standard deviation); order is kept."),
-        click.option("--loss", type=click.FloatRange(0, 0.99), default=None,
+        click.option("--loss", type=Finite(0, 0.99), default=None,
                      help="Share of packets lost (0.01 = 1 %); a lost packet is silence."),
-        click.option("--loss-burst", type=click.FloatRange(min=1), default=None,
+        click.option("--loss-burst", type=Finite(min=1, max=1000), default=None,
                      help="Mean loss burst length in packets (1 = independent losses)."),
         click.option("--reorder", is_flag=True, default=None,
                      help="Let jitter reorder packets (off: order is kept within each direction)."),
@@ -120,6 +121,9 @@ def target_options(func):
         click.option("--oracle", "oracle_opts", multiple=True, metavar="KEY=VALUE",
                      help="Oracle behaviour when --target oracle, e.g. delay_ms=lognormal:300:800, reply_ms=1500, "
                           "noise_dbfs=-50 (repeatable; see `turnbench agent serve --help`)."),
+        click.option("--agent-token", envvar="TURNBENCH_AGENT_TOKEN", default=None, metavar="TOKEN",
+                     help="The agent's bearer token (`agent serve --token`): sent by every call as `Authorization: "
+                          "Bearer TOKEN`, written to no result file. Default: $TURNBENCH_AGENT_TOKEN."),
     ]
     for opt in reversed(opts):
         func = opt(func)

@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 
 from harness.audio.fixtures import FixtureLibrary
-from harness.caller.runner import RunSpec
-from harness.cli.common import EXIT_OK, EXIT_USAGE, fail, summary_table
+from harness.cli.common import EXIT_OK, EXIT_USAGE, Finite, fail, summary_table
 from harness.cli.options import fixtures_option, output_options, target_options
 from harness.errors import InputError, TurnbenchError
 from harness.resources import resolve_scenario
@@ -28,7 +27,7 @@ from harness.service.signals import Stop, stop_on_signals
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), default=None,
               help="Calls in flight at once (default: scenario).")
 @click.option("--seed", type=int, default=None, help="Seed for fixture picks and the oracle (default: scenario).")
-@click.option("--response-timeout-s", type=click.FloatRange(min=0.1), default=None,
+@click.option("--response-timeout-s", type=Finite(min=0.1, max=600), default=None,
               help="A turn with no audible reply by then is `no_response` (default: scenario, 8 s).")
 @click.option("--threshold", "thresholds", multiple=True, metavar="EXPR",
               help="Fail (exit 1) unless the summary meets EXPR, e.g. 'latency_ms.p99<800' or "
@@ -39,8 +38,9 @@ from harness.service.signals import Stop, stop_on_signals
 @output_options()
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
 def run(scenario: str, target: str | None, transport: str | None, transport_values: dict, impairment,
-        agent_args: str, oracle_opts: tuple[str, ...], calls: int | None, concurrency: int | None, seed: int | None,
-        response_timeout_s: float | None, thresholds: tuple[str, ...], hints: bool, out_dir: Path,
+        agent_args: str, oracle_opts: tuple[str, ...], agent_token: str | None, calls: int | None,
+        concurrency: int | None, seed: int | None, response_timeout_s: float | None, thresholds: tuple[str, ...],
+        hints: bool, out_dir: Path,
         fixtures_dir: Path | None, progress: bool) -> None:
     """Benchmark an agent with a scenario: real-time calls, per-turn metrics, a run folder.
 
@@ -54,7 +54,8 @@ def run(scenario: str, target: str | None, transport: str | None, transport_valu
     inputs = RunInputs.resolve(
         scenario, fixtures_dir=fixtures_dir, target=target, transport=transport, transport_values=transport_values,
         impairment=impairment, oracle_opts=oracle_opts, agent_args=agent_args, thresholds=thresholds, seed=seed,
-        response_timeout_s=response_timeout_s, hints=hints, calls=calls, concurrency=concurrency)
+        response_timeout_s=response_timeout_s, hints=hints, calls=calls, concurrency=concurrency,
+        agent_token=agent_token)
     inputs = inputs.with_preload(inputs.concurrency)
     folder = RunFolder.create(out_dir, inputs.name)
     bar = _progress_bar(inputs, progress)
@@ -111,10 +112,7 @@ async def _benchmark(inputs: RunInputs, folder: RunFolder, bar, meta: dict, stop
 async def _calls(inputs: RunInputs, folder: RunFolder, meta: dict, on_progress):
     async with inputs.open_target(folder.path / "agent.log") as resolved:
         meta["agent"] = inputs.agent_meta(resolved)
-        spec = RunSpec(inputs.scenario, inputs.fixtures, resolved.url, inputs.transport, inputs.calls,
-                       inputs.concurrency, inputs.settings, inputs.analysis, call_id_in_url=inputs.settings.hints,
-                       transport_options=inputs.transport_options, impairment=inputs.impairment)
-        return await benchmark(spec, folder, meta, inputs.name, resolved.label, on_progress, inputs.thresholds)
+        return await benchmark(inputs.spec(resolved.url), folder, meta, inputs.name, resolved.label, on_progress, inputs.thresholds)
 
 
 @click.command()

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from harness.caller.runner import RunSpec
-from harness.cli.common import EXIT_FAILED, EXIT_OK, fail
+from harness.cli.common import EXIT_FAILED, EXIT_OK, Finite, fail
 from harness.cli.options import output_options, target_options
 from harness.errors import InputError
 from harness.load.sweep import StepResult, doubling, parse_levels, sweep_document, sweep_table
@@ -23,7 +22,7 @@ from harness.service.signals import Stop, stop_on_signals
 @click.argument("scenario")
 @click.option("--concurrency", "levels", default=None, metavar="1,2,4,…",
               help="Concurrency levels, increasing (default with --until-p99: 1, 2, 4, … up to --max-concurrency).")
-@click.option("--until-p99", type=click.FloatRange(min=1), default=None, metavar="MS",
+@click.option("--until-p99", type=Finite(min=1, max=600_000), default=None, metavar="MS",
               help="Stop after the first counted step whose P99 exceeds MS; also the knee's threshold "
                    "(default threshold 800 ms).")
 @click.option("--max-concurrency", type=click.IntRange(min=1), default=64, show_default=True,
@@ -35,7 +34,8 @@ from harness.service.signals import Stop, stop_on_signals
 @output_options("sweep folder")
 def sweep(scenario: str, levels: str | None, until_p99: float | None, max_concurrency: int, calls_per_level: int,
           target: str | None, transport: str | None, transport_values: dict, impairment, agent_args: str,
-          oracle_opts: tuple[str, ...], seed: int | None, out_dir: Path, fixtures_dir: Path | None) -> None:
+          oracle_opts: tuple[str, ...], agent_token: str | None, seed: int | None, out_dir: Path,
+          fixtures_dir: Path | None) -> None:
     """Run the scenario at rising concurrency, back to back, and report the knee: the highest
     concurrency whose P99 latency stays within the threshold.
 
@@ -46,7 +46,7 @@ def sweep(scenario: str, levels: str | None, until_p99: float | None, max_concur
     """
     inputs = RunInputs.resolve(scenario, fixtures_dir=fixtures_dir, target=target, transport=transport,
                                transport_values=transport_values, impairment=impairment, oracle_opts=oracle_opts,
-                               agent_args=agent_args, seed=seed)
+                               agent_args=agent_args, seed=seed, agent_token=agent_token)
     try:
         steps_c = parse_levels(levels) if levels else doubling(max_concurrency if until_p99 else 8)
     except ValueError as e:
@@ -100,9 +100,7 @@ class Sweep:
                 calls = c * self.calls_per_level
                 meta = inputs.metadata(calls=calls, concurrency=c, sweep=str(self.top.path),
                                        agent=inputs.agent_meta(resolved))
-                spec = RunSpec(inputs.scenario, inputs.fixtures, resolved.url, inputs.transport, calls, c,
-                               inputs.settings, inputs.analysis, call_id_in_url=inputs.settings.hints,
-                               transport_options=inputs.transport_options, impairment=inputs.impairment)
+                spec = inputs.spec(resolved.url, calls, c)
                 click.echo(f"step: {c} concurrent calls, {calls} calls …", err=True)
                 summary, outcome = await benchmark(spec, folder, meta, inputs.name, resolved.label)
                 step = StepResult.from_summary(c, folder.path.name, summary)

@@ -8,6 +8,7 @@ fixtures is checked against the master's digests).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 
 from harness.caller.call import CallSettings
@@ -74,6 +75,7 @@ class EngineConfig:
         settings = CallSettings(**self.call_settings)
         analysis = AnalysisSettings(response_timeout_s=self.response_timeout_s,
                                     barge_in_threshold_ms=self.barge_in_threshold_ms)
+        token = os.environ.get("TURNBENCH_AGENT_TOKEN")  # from the environment: never in a config or argv
         return RunSpec(loaded.scenario, lib, self.target_url, self.transport, 1, 1, settings, analysis,
                        call_id_in_url=self.call_id_in_url, transport_options=self.transport_options,
-                       impairment=impairment)
+                       impairment=impairment, headers={"Authorization": f"Bearer {token}"} if token else {})

@@ -44,7 +44,8 @@ class RunData:
             self._timelines = {}
         missing = call_ids - set(self._timelines)
         if missing:
-            with self.timelines_path.open() as f:
+            # pictures only: a line that is not a timeline row (torn, not UTF-8) is skipped, never fatal
+            with self.timelines_path.open(encoding="utf-8", errors="replace") as f:
                 for line in f:
                     head = line[:200]
                     if not any(f'"call_id": "{c}"' in head for c in missing):
@@ -53,15 +54,18 @@ class RunData:
                         row = json.loads(line)
                     except json.JSONDecodeError:
                         continue
-                    self._timelines[row["call_id"]] = row
+                    if isinstance(row, dict) and isinstance(row.get("call_id"), str):
+                        self._timelines[row["call_id"]] = row
         return {c: self._timelines[c] for c in call_ids if c in self._timelines}
 
 
 def _read_json(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise RunInputError(f"{path}: missing (is {path.parent} a turnbench run folder?)") from None
+    except UnicodeDecodeError as e:
+        raise RunInputError(f"{path}: not UTF-8 text (byte {e.start}): not a turnbench result file") from None
     except json.JSONDecodeError as e:
         raise RunInputError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from None
     if not isinstance(data, dict):

@@ -72,13 +72,13 @@ class RunFolder:
         """Write atomically (tmp + rename): a reader never sees half a file."""
         target = self.path / name
         tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_text(json.dumps(payload, indent=1, default=str) + "\n")
+        tmp.write_text(json.dumps(payload, indent=1, default=str, allow_nan=False) + "\n")
         tmp.replace(target)
         return target
 
     def append_turns(self, rows: list[dict]) -> None:
         for row in rows:
-            self._turns.write(json.dumps(row) + "\n")
+            self._turns.write(json.dumps(row, allow_nan=False) + "\n")
         self._turns.flush()
         self.turns_written += len(rows)
 
@@ -86,7 +86,7 @@ class RunFolder:
         """One call's waveforms (see harness.metrics.envelope), written as the call completes."""
         if self._timelines is None:
             self._timelines = self.timelines_path.open("a", buffering=1)
-        self._timelines.write(json.dumps(row) + "\n")
+        self._timelines.write(json.dumps(row, allow_nan=False) + "\n")
         self._timelines.flush()
 
     def close(self) -> None:
@@ -95,11 +95,30 @@ class RunFolder:
             self._timelines.close()
 
 
+SECRET_OPTIONS = ("--agent-token", "--token")
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """The command line with every secret option's value replaced by `***`."""
+    out, hide = [], False
+    for arg in argv:
+        name, eq, _ = arg.partition("=")
+        if hide:
+            out.append("***")
+            hide = False
+        elif name in SECRET_OPTIONS and eq:
+            out.append(f"{name}=***")
+        else:
+            out.append(arg)
+            hide = arg in SECRET_OPTIONS
+    return out
+
+
 def run_metadata(**fields) -> dict:
     """run.json: versions, git sha, machine, and whatever the command adds (scenario, target, …)."""
     root = Path(harness.__file__).resolve().parents[1]
     return {"schema": RUN_SCHEMA, "turnbench_version": harness.__version__, "git_sha": _git_sha(root),
-            "machine": machine_info(), "started_at": now_iso(), "argv": sys.argv, "clock": "perf_counter_ns",
+            "machine": machine_info(), "started_at": now_iso(), "argv": redact_argv(sys.argv), "clock": "perf_counter_ns",
             "started_perf_ns": time.perf_counter_ns(), **fields}
 
 

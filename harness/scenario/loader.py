@@ -66,13 +66,22 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return out
 
 
+MAX_SCENARIO_BYTES = 2**20
+"""A scenario is a short YAML file; anything larger (or a device like /dev/zero) is refused unread."""
+
+
 def load_scenario(path: Path | str, fixtures: FixtureLibrary | None = None) -> LoadedScenario:
     """Parse and validate a scenario file (and its fixture references) before any call."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        if path.exists() and not path.is_file():
+            raise ScenarioError(path, None, "", "not a regular file (a scenario is a YAML file)")
+        with path.open("rb") as f:
+            raw = f.read(MAX_SCENARIO_BYTES + 1)
     except OSError as e:
         raise ScenarioError(path, None, "", f"cannot read: {e.strerror}") from e
+    if len(raw) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(path, None, "", f"larger than {MAX_SCENARIO_BYTES // 2**20} MiB: not a scenario")
     text = raw.decode("utf-8", errors="replace")
     try:
         root = yaml.compose(text)
@@ -85,7 +94,9 @@ def load_scenario(path: Path | str, fixtures: FixtureLibrary | None = None) -> L
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
+        # a union (e.g. `wait: reply` or `wait: {ms: …}`) reports each branch: the deepest error is
+        # the one about what was actually written
+        err = max(e.errors(), key=lambda x: len(x["loc"]))
         node = _node_at(root, err["loc"])
         line = node.start_mark.line + 1 if node is not None else None
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_val
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Pick(_Strict):
@@ -29,8 +29,8 @@ class SayStep(_Strict):
 
 class _Timed(_Strict):
     fixture: FixtureSel
-    after_ms: float = Field(800.0, ge=0, description="delay after the agent becomes audible")
-    timeout_s: float = Field(8.0, gt=0, description="how long to wait for the agent to start talking")
+    after_ms: float = Field(800.0, ge=0, le=60_000, description="delay after the agent becomes audible")
+    timeout_s: float = Field(8.0, gt=0, le=600, description="how long to wait for the agent to start talking")
 
 
 class BargeIn(_Timed):
@@ -38,7 +38,7 @@ class BargeIn(_Timed):
 
 
 class Backchannel(_Timed):
-    after_ms: float = Field(1000.0, ge=0)
+    after_ms: float = Field(1000.0, ge=0, le=60_000)
 
 
 class BargeInStep(_Strict):
@@ -55,9 +55,9 @@ class BackchannelStep(_Strict):
 
 class WaitFor(_Strict):
     reply: bool = Field(False, description="first wait for the agent to start talking")
-    silence_ms: float | None = Field(None, gt=0, description="then for this much agent silence")
-    ms: float | None = Field(None, ge=0, description="or simply wait this long")
-    timeout_s: float = Field(10.0, gt=0)
+    silence_ms: float | None = Field(None, gt=0, le=60_000, description="then for this much agent silence")
+    ms: float | None = Field(None, ge=0, le=600_000, description="or simply wait this long")
+    timeout_s: float = Field(10.0, gt=0, le=600)
 
 
 class WaitStep(_Strict):
@@ -94,12 +94,12 @@ class Defaults(_Strict):
 
     target: str = Field("reference", description="'reference' (started in the background), 'oracle' or a ws:// URL")
     transport: str = Field("ws-pcm", description="a registered transport: ws-pcm, twilio, webrtc, …")
-    calls: int = Field(1, ge=1)
-    concurrency: int = Field(1, ge=1)
+    calls: int = Field(1, ge=1, le=10_000_000)
+    concurrency: int = Field(1, ge=1, le=10_000)
     seed: int = 0
-    response_timeout_s: float = Field(8.0, gt=0, description="no audible reply by then = no_response")
-    reply_silence_ms: float = Field(700.0, gt=0, description="agent silence that ends `wait: reply`")
-    barge_in_threshold_ms: float = Field(500.0, gt=0)
+    response_timeout_s: float = Field(8.0, gt=0, le=600, description="no audible reply by then = no_response")
+    reply_silence_ms: float = Field(700.0, gt=0, le=60_000, description="agent silence that ends `wait: reply`")
+    barge_in_threshold_ms: float = Field(500.0, gt=0, le=60_000)
     thresholds: list[str] = Field(default_factory=list)
 
     @field_validator("transport")

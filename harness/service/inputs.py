@@ -10,9 +10,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from harness.agent.oracle_config import OracleConfig, parse_overrides
-from harness.agent.targets import ResolvedTarget, check_target, open_target
+from harness.agent.targets import ResolvedTarget, auth_headers, check_target, open_target
 from harness.audio.fixtures import FixtureLibrary
 from harness.caller.call import CallSettings
+from harness.caller.runner import RunSpec
 from harness.errors import InputError
 from harness.metrics.turns import AnalysisSettings
 from harness.resources import resolve_scenario
@@ -56,7 +57,8 @@ class RunInputs:
     analysis: AnalysisSettings
     calls: int
     concurrency: int
-    extra: dict = field(default_factory=dict)
+    token: str | None = field(default=None, repr=False)
+    """The agent's bearer token: sent by every call, written to no result file."""
 
     @classmethod
     def resolve(cls, scenario: str, *, fixtures_dir: Path | None = None, target: str | None = None,
@@ -64,7 +66,7 @@ class RunInputs:
                 impairment: ImpairmentProfile | None = None, oracle_opts: tuple[str, ...] = (),
                 agent_args: str = "", thresholds: tuple[str, ...] = (), seed: int | None = None,
                 response_timeout_s: float | None = None, hints: bool = False, calls: int | None = None,
-                concurrency: int | None = None) -> RunInputs:
+                concurrency: int | None = None, agent_token: str | None = None) -> RunInputs:
         """Validate everything a run needs before any call; InputError says what is wrong."""
         lib = FixtureLibrary.load(fixtures_dir)
         loaded = load_scenario(resolve_scenario(scenario), lib)
@@ -83,7 +85,7 @@ class RunInputs:
                    impairment=impairment, oracle=oracle_config(oracle_opts, seed_arg),
                    agent_args=agent_args, thresholds=[*d.thresholds, *thresholds], settings=settings,
                    analysis=AnalysisSettings(response_timeout_s=timeout, barge_in_threshold_ms=d.barge_in_threshold_ms),
-                   calls=calls or d.calls, concurrency=concurrency or d.concurrency)
+                   calls=calls or d.calls, concurrency=concurrency or d.concurrency, token=agent_token or None)
 
     @property
     def scenario(self):
@@ -110,14 +112,22 @@ class RunInputs:
             seed=self.settings.seed, response_timeout_s=self.settings.response_timeout_s,
             barge_in_threshold_ms=self.analysis.barge_in_threshold_ms,
             oracle=self.oracle.model_dump() if self.target == "oracle" else None,
-            impairment=self.impairment.to_json() if self.impairment is not None else None, **fields)
+            impairment=self.impairment.to_json() if self.impairment is not None else None,
+            auth="bearer token" if self.token else None, **fields)
 
     @contextlib.asynccontextmanager
     async def open_target(self, agent_log: Path) -> AsyncIterator[ResolvedTarget]:
         """The target, reachable (a built-in agent started, stopped afterwards)."""
         async with open_target(self.target, self.oracle, self.analysis.barge_in_threshold_ms, self.agent_args,
-                               agent_log, self.transport) as resolved:
+                               agent_log, self.transport, token=self.token) as resolved:
             yield resolved
+
+    def spec(self, url: str, calls: int | None = None, concurrency: int | None = None) -> RunSpec:
+        """The calls of these inputs against `url` (the resolved target)."""
+        return RunSpec(self.scenario, self.fixtures, url, self.transport, calls or self.calls,
+                       concurrency or self.concurrency, self.settings, self.analysis,
+                       call_id_in_url=self.settings.hints, transport_options=self.transport_options,
+                       impairment=self.impairment, headers=auth_headers(self.token))
 
     def agent_meta(self, resolved: ResolvedTarget) -> dict | None:
         """run.json's `agent`: what a built-in agent says of itself, its URL and arguments."""

@@ -18,9 +18,9 @@ from harness.transports.ws_frames import OP_BINARY
 __all__ = ["WsPcmTransport", "check_ws_url", "probe"]
 
 
-async def probe(url: str, timeout_s: float = 5.0) -> None:
+async def probe(url: str, timeout_s: float = 5.0, headers: dict | None = None) -> None:
     """Open and close one WebSocket to `url`, raising `TargetUnreachable` if that fails."""
-    t = WsPcmTransport(url, connect_timeout_s=timeout_s)
+    t = WsPcmTransport(url, connect_timeout_s=timeout_s, headers=headers)
     await t.connect()
     await t.close()
 

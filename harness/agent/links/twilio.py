@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -21,6 +22,11 @@ from harness.transports.twilio_protocol import (
     parse,
 )
 
+MAX_MESSAGE_BYTES = 1 * 2**20
+"""A Media Streams message is a 20 ms chunk of base64 mu-law (~230 bytes); a megabyte is plenty."""
+HANDSHAKE_TIMEOUT_S = 10.0
+"""A phone network sends `connected` and `start` at once; a caller that sends neither is refused."""
+
 
 class TwilioLink(CallLink):
     transport = "twilio"
@@ -36,30 +42,46 @@ class TwilioLink(CallLink):
 
     @classmethod
     async def accept(cls, request: web.Request, call_id: str) -> TwilioLink:
-        ws = web.WebSocketResponse(max_msg_size=0, autoping=True, heartbeat=None)
+        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, autoping=True, heartbeat=None)
         await ws.prepare(request)
         return cls(ws, stamping.install(request.transport), call_id)
 
-    async def handshake(self, request: web.Request) -> None:
-        """Read `connected` and `start`; a wrong start is refused (and hung up) with its reason."""
-        link = self
+    async def handshake(self, request: web.Request, timeout_s: float | None = None) -> None:
+        """Read `connected` and `start`; anything else first, a malformed start, or no start within
+        `timeout_s` is refused (closed with 1003 or 1008 and the reason)."""
+        timeout_s = HANDSHAKE_TIMEOUT_S if timeout_s is None else timeout_s
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._read_start(request)
+        except TimeoutError:
+            await self.hang_up(1008, "refused: no `start` message")
+            raise LinkRefused(f"no `start` message within {timeout_s:g} s") from None
+        except TwilioMessageError as e:
+            await self.hang_up(1003, f"refused: {e}"[:120])
+            raise LinkRefused(str(e)) from None
+
+    async def _read_start(self, request: web.Request) -> None:
         async for raw in self.ws:
             if raw.type != aiohttp.WSMsgType.TEXT:
-                break
-            try:
-                msg = parse(raw.data)
-                if msg.get("event") == "start":
-                    start = msg.get("start") or {}
-                    check_media_format(start.get("mediaFormat"))
-                    link.stream_sid = str(msg.get("streamSid") or start.get("streamSid"))
-                    link.start = start
-                    params = start.get("customParameters") or {}
-                    link.call_id = str(params.get("call_id") or request.query.get("call_id") or link.call_id)
-                    return
-            except TwilioMessageError as e:
-                await link.hang_up(1003, f"refused: {e}")
-                raise LinkRefused(str(e)) from None
-        raise LinkRefused("the stream ended before its `start` message")
+                raise TwilioMessageError("a binary frame before `start` (Media Streams messages are JSON text)")
+            msg = parse(raw.data)
+            event = msg.get("event")
+            if event == "connected":
+                continue
+            if event != "start":
+                raise TwilioMessageError(f"`{event or msg.get('type')}` before `start`")
+            start = msg.get("start")
+            if not isinstance(start, dict):
+                raise TwilioMessageError("start is not a JSON object")
+            check_media_format(start.get("mediaFormat"))
+            params = start.get("customParameters") or {}
+            if not isinstance(params, dict):
+                raise TwilioMessageError("start.customParameters is not a JSON object")
+            self.stream_sid = str(msg.get("streamSid") or start.get("streamSid"))
+            self.start = start
+            self.call_id = str(params.get("call_id") or request.query.get("call_id") or self.call_id)
+            return
+        raise TwilioMessageError("the stream ended before its `start` message")
 
     async def inbound(self) -> AsyncIterator[Inbound]:
         try:

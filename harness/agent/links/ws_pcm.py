@@ -93,7 +93,7 @@ class AiohttpWsPcmLink(CallLink):
 
     @classmethod
     async def accept(cls, request: web.Request, call_id: str) -> AiohttpWsPcmLink:
-        ws = web.WebSocketResponse(max_msg_size=0, autoping=True, heartbeat=None)
+        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, autoping=True, heartbeat=None)
         await ws.prepare(request)
         return cls(ws, stamping.install(request.transport), call_id)
 
