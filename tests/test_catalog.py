@@ -83,3 +83,11 @@ def test_the_summary_model_types_every_catalogue_metric_and_names_a_bad_field(tm
         validate_summary({**s, "false_interruption_rate": 3}, "summary.json")
     with pytest.raises(InputError, match=r"summary.json: schema"):
         validate_summary({**s, "schema": "other/1"}, "summary.json")
+
+
+def test_each_kind_of_error_keeps_its_first_message():
+    s = summarize(rows(4), calls=3, target="t", transport="twilio", scenario="s", harness={},
+                  call_errors=["protocol error: malformed JSON (x): '{not json' (and 4 more)",
+                               "protocol error: binary frame", "connection lost: reset"])
+    assert s["errors"] == {"protocol error": 2, "connection lost": 1}
+    assert s["error_examples"]["protocol error"].startswith("protocol error: malformed JSON")

@@ -131,3 +131,62 @@ async def test_every_websocket_route_caps_its_messages():
                 assert msg is None or ws.close_code == 1009, (path, ws.close_code)  # message too big
             async with s.ws_connect(f"ws://127.0.0.1:{srv.port}/health".replace("/health", "/ws")) as ws:
                 await ws.send_str(json.dumps({"type": "ping"}))  # the server is still there for a good call
+
+
+async def test_near_the_limit_the_oldest_idle_connection_makes_room(monkeypatch):
+    from harness.agent import front_door
+    async with echo_agent() as srv:
+        idle_r, idle_w = await asyncio.open_connection("127.0.0.1", srv.port)
+        idle_w.write(b"GET /ws HTTP/1.1\r\nHost: x\r\n")  # never finishes its head
+        await asyncio.sleep(0.2)
+        monkeypatch.setattr(front_door, "FD_RESERVE", 10**9)  # as if the process were at its limit
+        reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+        writer.write(upgrade_head().encode())
+        assert (await asyncio.wait_for(reader.readline(), 5)).startswith(b"HTTP/1.1 101")  # the new call gets in
+        evicted = await asyncio.wait_for(idle_r.read(), 5)
+        assert evicted.startswith(b"HTTP/1.1 408") and b"evicted" in evicted
+        writer.close()
+        idle_w.close()
+
+
+def test_a_flood_of_half_open_requests_past_the_fd_limit_does_not_stop_a_good_call(tmp_path):
+    import json as _json
+    import resource
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[1]
+    ready, log = tmp_path / "ready.json", tmp_path / "agent.log"
+    limit = 256
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    with log.open("wb") as out:
+        agent = subprocess.Popen([sys.executable, "-m", "harness.cli", "agent", "serve", "--oracle", "--port", "0",
+                                  "--ready-file", str(ready), "--delay-ms", "250", "--reply-ms", "400"], cwd=repo,
+                                 stdout=out, stderr=out, preexec_fn=low_limit)
+    socks = []
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        url = _json.loads(ready.read_text())["url"]
+        port = int(url.split(":")[2].split("/")[0])
+        import socket
+        for _ in range(limit + 100):  # more half-open requests than the agent has file descriptors
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\n")
+            socks.append(s)
+        r = subprocess.run([sys.executable, "-m", "harness.cli", "run", "smoke", "--target", url, "--hints",
+                            "--out", str(tmp_path / "reports"), "--no-progress"], cwd=repo, capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert agent.poll() is None  # the agent is still serving
+    finally:
+        for s in socks:
+            s.close()
+        agent.terminate()
+        agent.wait(10)
+    assert log.stat().st_size < 1_000_000, log.stat().st_size

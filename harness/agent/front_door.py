@@ -85,22 +85,30 @@ class FrontDoor(asyncio.Protocol):
     is answered (101, or 400/426 with the reason) and handed over; anything else goes to `http`."""
 
     def __init__(self, http: Callable[[], asyncio.Protocol], upgrades: dict[str, Upgrade],
-                 authorized: Callable[[dict, dict], bool] = lambda headers, query: True):
+                 authorized: Callable[[dict, dict], bool] = lambda headers, query: True,
+                 waiting: dict | None = None):
         self.http, self.upgrades, self.authorized = http, upgrades, authorized
+        self.waiting = waiting if waiting is not None else {}
+        """The server's connections still sending their request head, oldest first."""
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        if fds_left() < FD_RESERVE:
-            return self._refuse("503 Service Unavailable", "too many connections: try again later")
+        if fds_left() < FD_RESERVE:  # near the limit: the oldest connection still idling makes room
+            oldest = next(iter(self.waiting), None)
+            if oldest is None:
+                return self._refuse("503 Service Unavailable", "too many connections: try again later")
+            oldest._refuse("408 Request Timeout", "evicted: the server needed the room for a request that came")
+        self.waiting[self] = None
         self._timer = asyncio.get_running_loop().call_later(HEAD_TIMEOUT_S, self._head_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
 
     def _cancel_timer(self) -> None:
+        self.waiting.pop(self, None)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -154,5 +162,6 @@ class FrontDoor(asyncio.Protocol):
         proto.data_received(data)
 
     def _refuse(self, status: str, why: str, extra: str = "") -> None:
+        self._cancel_timer()
         self.transport.write(_refusal(status, why, extra))
         self.transport.close()

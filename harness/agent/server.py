@@ -113,9 +113,9 @@ class AgentServer:
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
         upgrades = {path: fn for e in self.endpoints.values() for path, fn in e.upgrades().items()}
-        http = self._runner.server
+        http, waiting = self._runner.server, {}
         self._listener = await asyncio.get_running_loop().create_server(
-            lambda: FrontDoor(http, upgrades, self.authorized), self.host, self.port, reuse_address=True)
+            lambda: FrontDoor(http, upgrades, self.authorized, waiting), self.host, self.port, reuse_address=True)
         self.port = self._listener.sockets[0].getsockname()[1]
         return self
 

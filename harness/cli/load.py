@@ -218,7 +218,7 @@ class LoadJob:
         from harness.load.engine_config import EngineConfig
         i, st = self.inputs, self.inputs.settings
         return EngineConfig(
-            scenario_path=str(i.loaded.path), fixtures_dir=str(i.fixtures.directory), target_url=url,
+            scenario_path=str(i.loaded.path.resolve()), fixtures_dir=str(i.fixtures.directory.resolve()), target_url=url,
             transport=i.transport, transport_options=i.transport_options,
             impairment=i.impairment.to_json() if i.impairment else None,
             call_settings={"response_timeout_s": st.response_timeout_s, "reply_silence_ms": st.reply_silence_ms,

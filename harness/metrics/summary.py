@@ -19,9 +19,13 @@ def summarize(turns: Iterable[dict], *, calls: int, target: str, transport: str,
     `errors` counts failed calls by kind; the turns of a failed call carry the message too.
     """
     turns = list(turns)
+    call_errors = list(call_errors)
     errors = Counter(_error_kind(e) for e in call_errors)
+    examples: dict[str, str] = {}
+    for e in call_errors:
+        examples.setdefault(_error_kind(e), e[:500])
     out: dict = {"schema": SUMMARY_SCHEMA, "calls": calls, "turns": len(turns), "errors": dict(errors),
-                 "target": target, "transport": transport, "scenario": scenario}
+                 "error_examples": examples, "target": target, "transport": transport, "scenario": scenario}
     for m in catalog.CATALOG:
         rows = turns if m.kind is None else [t for t in turns if t["kind"] == m.kind]
         if m.aggregate == "percentiles":

@@ -43,6 +43,8 @@ class SummaryBase(BaseModel):
     calls: int = Field(ge=0)
     turns: int = Field(ge=0)
     errors: dict[str, int] = Field(default_factory=dict)
+    error_examples: dict[str, str] = Field(default_factory=dict)
+    """The first message of each kind of error (`protocol error: malformed JSON …`)."""
     target: str | None = None
     transport: str | None = None
     scenario: str | None = None
