@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import main
-from tests.fakes.agents import http_only_server, silent_ws_agent
+from tests.fakes.agents import http_only_server, refusing_offer_server, silent_ws_agent
 
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = [[], ["run"], ["validate"], ["calibrate"], ["load"], ["sweep"], ["bench"], ["bench", "capacity"], ["fixtures"],
@@ -296,3 +296,18 @@ def test_the_agent_token_is_sent_and_never_written(tmp_path):
             assert b"s3cret-t0ken" not in f.read_bytes(), f
     run = json.loads(sorted(out.glob("*/run.json"))[-1].read_text())
     assert run["auth"] == "bearer token"
+
+
+async def test_a_run_whose_every_call_failed_says_why_first_and_exits_3(tmp_path):
+    async with refusing_offer_server() as srv:
+        code, out, err = await _run_cli("run", "smoke", "--transport", "webrtc", "--target",
+                                        f"http://127.0.0.1:{srv.port}/offer", "--calls", "3", "--no-progress",
+                                        "--out", tmp_path / "reports")
+    assert code == 3, err
+    first = err.strip().splitlines()[0]
+    assert first.startswith("turnbench: error: every call failed: protocol error (3 of 3)") and "422" in first
+    assert "webrtc_id" in first and "never spoke" not in err
+    assert "Traceback" not in err and "never retrieved" not in err
+    (folder,) = (tmp_path / "reports").iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["harness"]["overloaded"] is False and summary["harness"]["frames"] == 0

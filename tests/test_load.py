@@ -159,3 +159,27 @@ def test_sigterm_ends_a_load_run_with_its_turns_kept_and_the_folder_interrupted(
     assert run["status"] == "interrupted"
     assert summary["turns"] >= 4 and summary["turns"] == len(jsonl(folder / "turns.jsonl"))
     assert "Traceback" not in stderr
+
+
+@pytest.mark.slow
+def test_a_master_with_a_relative_scenario_path_and_a_worker_elsewhere(tmp_path):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "out"
+    master = subprocess.Popen([sys.executable, "-m", "harness.cli", "load", "scenarios/smoke.yaml", "--target",
+                               "oracle", "--master", "--expect-workers", "1", "--master-port", str(port), "--users", "1",
+                               "--duration", "4s", "--out", str(out)], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    worker = subprocess.Popen([sys.executable, "-m", "harness.cli", "load", "--worker", "--master-port", str(port)],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = master.communicate(timeout=120)
+    finally:
+        worker.kill()
+        worker.communicate()
+    assert master.returncode == 0, stdout[-2000:] + stderr[-2000:]
+    folder = folder_of(out)
+    assert json.loads((folder / "run.json").read_text())["status"] == "completed"
+    assert json.loads((folder / "summary.json").read_text())["turns"] >= 2

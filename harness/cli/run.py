@@ -73,18 +73,16 @@ def run(scenario: str, target: str | None, transport: str | None, transport_valu
         folder.close()
         if bar is not None:
             bar.close()
+    code, message = exit_code(summary, outcome.interrupted)
+    if message:  # the cause first: a run that went wrong says why before any table
+        click.echo(f"turnbench: error: {message}", err=True)
     if (problem := write_report(folder.path)) is not None:
         click.echo(f"turnbench: warning: {problem}", err=True)
     click.echo(summary_table(summary))
     for line in threshold_lines(summary):
         click.echo(line)
     click.echo(f"run folder: {folder.path}")
-    code, message = exit_code(summary, outcome.interrupted)
-    if outcome.interrupted:
-        code = stop.exit_code
-    if message:
-        fail(message, code)
-    raise SystemExit(code)
+    raise SystemExit(stop.exit_code if outcome.interrupted else code)
 
 
 def _progress_bar(inputs: RunInputs, progress: bool):

@@ -35,10 +35,23 @@ def threshold_lines(summary: dict) -> list[str]:
     return lines
 
 
+def every_call_failed(summary: dict) -> str | None:
+    """`every call failed: CAUSE (N of M): first message` when no call got through, else None."""
+    errors, calls = summary.get("errors") or {}, summary.get("calls") or 0
+    if not calls or summary.get("target_spoke") or sum(errors.values()) < calls:
+        return None
+    kind, n = max(errors.items(), key=lambda kv: kv[1])
+    example = (summary.get("error_examples") or {}).get(kind, "")
+    detail = example[len(kind):].lstrip(": ") if example.startswith(kind) else example
+    return f"every call failed: {kind} ({n} of {calls})" + (f": {detail}" if detail else "")
+
+
 def exit_code(summary: dict, interrupted: bool = False) -> tuple[int, str | None]:
     """The run's exit code, and the error line that goes with it (None when there is none)."""
     if interrupted:
         return EXIT_INTERRUPTED, None
+    if (failed := every_call_failed(summary)) is not None:
+        return EXIT_TARGET, failed
     if not summary.get("target_spoke"):
         return EXIT_TARGET, (f"{summary.get('target')}: the target never spoke (no audible audio in any turn); "
                              "is it a voice agent?")

@@ -232,6 +232,9 @@ class WebRtcTransport(Transport):
         self._closed = True
         for task in list(self._tasks):
             task.cancel()
+        first_media = self._first_media
+        if first_media is not None and not first_media.done():
+            first_media.cancel()  # nobody waits for media any more: no exception left unretrieved
         if self._pc is not None:
             await self._pc.close()
         if self.resource_url:

@@ -52,6 +52,22 @@ def http_only_server() -> _Server:
     return _Server(app)
 
 
+def refusing_offer_server() -> _Server:
+    """RefusingOfferServer: a WebRTC offer endpoint that answers every offer 422, as a framework does
+    when its JSON body lacks a field it wants (and any other request 200)."""
+    async def offer(request):
+        await request.read()
+        return web.json_response({"detail": [{"type": "missing", "loc": ["body", "webrtc_id"],
+                                              "msg": "Field required"}]}, status=422)
+
+    async def anything(request):
+        return web.Response(text="ok")
+    app = web.Application()
+    app.router.add_post("/offer", offer)
+    app.router.add_route("*", "/{tail:.*}", anything)
+    return _Server(app)
+
+
 def scripted_ws_agent(script, path: str = "/media-stream") -> _Server:
     """ScriptedWsAgent: a WebSocket endpoint that hands each connection to `script(ws, received)`,
     where `received` collects every text message the caller sends (parsed JSON), in order."""
