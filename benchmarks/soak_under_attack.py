@@ -107,6 +107,7 @@ def main() -> int:
     ap.add_argument("--half-open", type=int, default=1100)
     ap.add_argument("--huge-every-s", type=float, default=60.0)
     ap.add_argument("--scenario", default="conversation")
+    ap.add_argument("--no-attack", action="store_true", help="the same load with no attack (the baseline)")
     args = ap.parse_args()
     out = Path(tempfile.mkdtemp(prefix="turnbench-soak-"))
     cmd = [sys.executable, "-m", "harness.cli", "load", args.scenario, "--target", "oracle", "--users",
@@ -116,10 +117,12 @@ def main() -> int:
                             text=True)
     attack = Attack(agent_port(out, time.monotonic() + 120), args.half_open, args.huge_every_s)
     thread = threading.Thread(target=attack.run, daemon=True)
-    thread.start()
+    if not args.no_attack:
+        thread.start()
     stdout, stderr = load.communicate(timeout=args.minutes * 60 + 600)
     attack.stop.set()
-    thread.join(30)
+    if thread.is_alive():
+        thread.join(30)
     (run,) = out.iterdir()
     summary = json.loads((run / "summary.json").read_text())
     err = (summary.get("measurement_error_ms") or {}).get("latency_ms") or {}

@@ -213,6 +213,7 @@ def test_the_agent_survives_1100_half_open_requests_and_256_mib_messages(tmp_pat
             _send_huge_message(_upgrade(port, path), 256 * 2**20)
         with open(f"/proc/{agent.pid}/status") as f:
             peak_kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+        print(f"agent peak memory {peak_kib / 1024:.0f} MiB")
         assert peak_kib < 300 * 1024, f"agent peak memory {peak_kib / 1024:.0f} MiB"
         assert agent.poll() is None  # still serving
     finally:
@@ -220,4 +221,5 @@ def test_the_agent_survives_1100_half_open_requests_and_256_mib_messages(tmp_pat
             s.close()
         agent.terminate()
         agent.wait(10)
+    print(f"agent log {log.stat().st_size} bytes")
     assert log.stat().st_size < 1_000_000, log.stat().st_size
