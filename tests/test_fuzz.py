@@ -219,16 +219,25 @@ def test_websocket_framing_delivers_messages_or_closes_with_a_code(data, cuts, c
 
 
 def close_code(written: bytes) -> int | None:
-    """The status code of the last close frame in what one end wrote (masked or not)."""
-    at = written.rfind(b"\x88")
-    if at < 0 or at + 2 > len(written):
-        return None
-    masked, n = written[at + 1] & 0x80, written[at + 1] & 0x7F
-    body = written[at + 2 + (4 if masked else 0):at + 2 + (4 if masked else 0) + n]
-    if masked:
-        key = written[at + 2:at + 6]
-        body = bytes(b ^ key[i % 4] for i, b in enumerate(body))
-    return struct.unpack(">H", body[:2])[0] if len(body) >= 2 else None
+    """The status code of the last close frame in what one end wrote, read frame by frame (a
+    masking key may hold any byte, so searching for the opcode would be wrong)."""
+    i, code = 0, None
+    while i + 2 <= len(written):
+        op, masked, n = written[i] & 0x0F, written[i + 1] & 0x80, written[i + 1] & 0x7F
+        i += 2
+        if n == 126:
+            n, i = struct.unpack(">H", written[i:i + 2])[0], i + 2
+        elif n == 127:
+            n, i = struct.unpack(">Q", written[i:i + 8])[0], i + 8
+        key = written[i:i + 4] if masked else b""
+        i += len(key)
+        body = written[i:i + n]
+        i += n
+        if key:
+            body = bytes(b ^ key[j % 4] for j, b in enumerate(body))
+        if op == 0x8:
+            code = struct.unpack(">H", body[:2])[0] if len(body) >= 2 else None
+    return code
 
 
 @FUZZ
