@@ -258,3 +258,35 @@ def test_commands_reading_a_scenario_exit_0_or_2_never_with_a_traceback(tmp_path
     result = CliRunner().invoke(main, [*cmd, str(p)])
     assert result.exit_code in (0, 2), result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@FUZZ
+@given(messages=st.lists(st.tuples(st.sampled_from([OP_BINARY, OP_TEXT]),
+                                   st.binary(max_size=64) | JSON.map(lambda v: json.dumps(v).encode())), max_size=6))
+def test_caller_side_ws_pcm_messages_are_audio_events_or_recorded_protocol_errors(messages):
+    from harness.transports.ws_pcm import WsPcmTransport
+    t = WsPcmTransport("ws://127.0.0.1:9/ws")
+    audio_bytes = 0
+    for op, data in messages:
+        item = t._item(0, op, data)  # never raises
+        if item is not None and hasattr(item, "samples"):
+            audio_bytes += 2 * len(item.samples)
+    sent = sum(len(d) for op, d in messages if op == OP_BINARY)
+    assert audio_bytes in (sent, sent - 1)  # an odd byte waits for the next message, never lost or doubled
+
+
+@FUZZ
+@given(msg=st.fixed_dictionaries({"event": st.sampled_from(["media", "mark", "clear", "dance", None]),
+                                  "streamSid": st.sampled_from(["MZsame", "MZother", None])},
+                                 optional={"media": JSON | st.fixed_dictionaries({"payload": st.text(max_size=40)}),
+                                           "mark": JSON}))
+def test_caller_side_twilio_messages_are_handled_or_protocol_violations(msg):
+    async def go():
+        from harness.transports.twilio import TwilioTransport
+        t = TwilioTransport("ws://127.0.0.1:9/media-stream")
+        t.stream_sid = "MZsame"
+        try:
+            t._handle(msg, 0)
+        except ProtocolViolation:
+            pass
+    asyncio.run(go())
