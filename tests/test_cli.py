@@ -212,6 +212,9 @@ def test_a_signal_20_s_into_the_first_call_keeps_its_closed_turns(tmp_path, sig,
     summary = json.loads((folder / "summary.json").read_text())
     assert run["status"] == "interrupted" and summary["turns"] == len(rows)
     assert any("interrupted" in n for n in summary["notes"])
+    deadline = time.monotonic() + 10  # the forkserver notices its parent is gone a moment later
+    while any(_alive(p) for p in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert children and not any(_alive(p) for p in children), children
 
 
