@@ -51,8 +51,7 @@ class EchoEndpoint(WsPcmEndpoint):
 
 def test_the_built_in_transports_are_registered_in_order():
     assert transport_names()[:3] == ("ws-pcm", "twilio", "webrtc")
-    assert transport_entry("webrtc").continuous and transport_entry("webrtc").setup_time
-    assert not transport_entry("ws-pcm").continuous
+    assert transport_entry("webrtc").requires == ("aiortc", "webrtc") and transport_entry("ws-pcm").requires is None
 
 
 def test_an_unknown_transport_is_an_input_error_listing_the_known_ones():

@@ -7,10 +7,10 @@ import aiohttp
 
 from harness.agent.oracle_config import OracleConfig
 from harness.agent.server import OracleServer
-from harness.agent.targets import auth_headers
 from harness.caller.call import CallSettings
 from harness.caller.runner import RunSpec, run_calls
 from harness.scenario.model import Scenario
+from harness.transports.base import auth_headers
 from tests.test_front_door import raw_request, upgrade_head
 
 

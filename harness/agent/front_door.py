@@ -24,8 +24,9 @@ MAX_HEAD_BYTES = 16 * 1024
 HEAD_TIMEOUT_S = 10.0
 """A connection that has not sent a whole request head by then is closed (slowloris)."""
 FD_RESERVE = 64
-"""Connections are refused (503) while fewer than this many file descriptors are left, so a flood
-of idle connections cannot take the last ones a good call and the agent's own files need."""
+"""While fewer than this many file descriptors are left, each new connection closes the oldest one
+still sending its request head (503 only when there is none), so a flood of idle connections
+cannot keep out a good call or take the agent's own files."""
 
 
 def fds_left() -> int:

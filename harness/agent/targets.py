@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from harness.agent.oracle_config import OracleConfig
 from harness.errors import InputError
-from harness.transports.base import TargetUnreachable
+from harness.transports.base import TargetUnreachable, auth_headers
 from harness.transports.registry import transport_entry
 
 if TYPE_CHECKING:  # the server module imports aiohttp and the oracle: only when a target is opened
@@ -40,11 +40,6 @@ def check_target(target: str, transport: str = "ws-pcm") -> None:
     if "://" not in target:
         raise InputError(f"--target {target!r}: expected {entry.url_example} or one of: {', '.join(BUILTIN_TARGETS)}")
     entry.check_url(target)
-
-
-def auth_headers(token: str | None) -> dict[str, str]:
-    """The header every transport's caller sends to an agent that wants a token."""
-    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 async def probe(url: str, transport: str = "ws-pcm", timeout_s: float = 5.0, headers: dict | None = None) -> None:

@@ -178,7 +178,7 @@ class Call:
         plans = iter(self.plans)
         last_eos_ns = self.timeline.t0_ns
         steps = self.scenario.steps
-        for _i, step in enumerate(steps):
+        for step in steps:
             if isinstance(step, WaitStep):
                 await self._wait(step.wait, last_eos_ns)
                 continue

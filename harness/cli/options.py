@@ -56,17 +56,13 @@ def _click_option(o: TransportOption):
                         metavar=o.metavar, help=o.help, show_default=not o.multiple and o.default not in (None, ""))
 
 
-def transport_options(default: str | None = None):
+def transport_options():
     """--transport and every registered transport's own options (declared in the registry); the
     command receives `transport` and `transport_values` (the options by key, for
     `transport_settings`)."""
-    choice = click.option(
-        "--transport", type=click.Choice(transport_names()), default=default, show_default=default is not None,
-        help="Wire protocol" + (" (default: the scenario's defaults.transport)" if default is None else "")
-             + ". See docs/transports.md.")
-    keys = [o.key for o in all_transport_options()]
-    group = option_group([_click_option(o) for o in all_transport_options()],
-                         {"transport_values": lambda v: {k: v[k] for k in keys if k in v}})
+    choice = click.option("--transport", type=click.Choice(transport_names()), default=None,
+                          help="Wire protocol (default: the scenario's defaults.transport). See docs/transports.md.")
+    group = option_group([_click_option(o) for o in all_transport_options()], {"transport_values": dict})
 
     def decorate(func):
         return choice(group(func))

@@ -56,6 +56,7 @@ class EngineConfig:
         from harness.audio.fixtures import FixtureError, FixtureLibrary
         from harness.caller.runner import RunSpec
         from harness.scenario import ScenarioError, load_scenario
+        from harness.transports.base import auth_headers
         from harness.transports.impair import ImpairmentProfile
         try:
             lib = FixtureLibrary.load(self.fixtures_dir)
@@ -78,4 +79,4 @@ class EngineConfig:
         token = os.environ.get("TURNBENCH_AGENT_TOKEN")  # from the environment: never in a config or argv
         return RunSpec(loaded.scenario, lib, self.target_url, self.transport, 1, 1, settings, analysis,
                        call_id_in_url=self.call_id_in_url, transport_options=self.transport_options,
-                       impairment=impairment, headers={"Authorization": f"Bearer {token}"} if token else {})
+                       impairment=impairment, headers=auth_headers(token))

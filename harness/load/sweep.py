@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from harness.metrics import catalog
+from harness.metrics.compare import parse_metric
 
 SWEEP_SCHEMA = "turnbench.sweep/1"
 
@@ -77,12 +78,8 @@ class StepResult:
 
 def headline_values(summary: dict) -> dict:
     """{`latency_ms.p99`: value, `barge_in_success_rate`: value, …} for the catalogue's headline."""
-    out = {}
-    for m in catalog.CATALOG:
-        for stat in m.headline:
-            node = summary.get(m.name)
-            out[m.key(stat)] = node.get(stat) if stat and isinstance(node, dict) else (None if stat else node)
-    return out
+    keys = (m.key(stat) for m in catalog.CATALOG for stat in m.headline)
+    return {key: parse_metric(key).from_summary(summary) for key in keys}
 
 
 def within(step: StepResult, threshold_ms: float) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from harness.agent.oracle_config import OracleConfig, parse_overrides
-from harness.agent.targets import ResolvedTarget, auth_headers, check_target, open_target
+from harness.agent.targets import ResolvedTarget, check_target, open_target
 from harness.audio.fixtures import FixtureLibrary
 from harness.caller.call import CallSettings
 from harness.caller.runner import RunSpec
@@ -21,6 +21,7 @@ from harness.results.folder import run_metadata
 from harness.scenario import load_scenario
 from harness.scenario.loader import LoadedScenario
 from harness.thresholds import check_thresholds
+from harness.transports.base import auth_headers
 from harness.transports.impair import ImpairmentProfile
 from harness.transports.registry import transport_settings
 

@@ -9,6 +9,11 @@ from harness.errors import ProtocolViolation, TargetError
 from harness.records.received import Received
 
 
+def auth_headers(token: str | None) -> dict[str, str]:
+    """The header every transport's caller sends to an agent that wants a token."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 class TargetUnreachable(TargetError):
     """The target could not be reached or does not speak the protocol (exit code 3)."""
 

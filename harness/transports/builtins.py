@@ -37,7 +37,7 @@ register(TransportEntry(
     url_schemes=("http", "https"),
     url_example="http://HOST:PORT/PATH (the agent's WebRTC offer or WHIP endpoint)",
     agent_path="/offer", agent_endpoint="harness.agent.links.webrtc:WebRtcEndpoint",
-    requires=("aiortc", "webrtc"), continuous=True, setup_time=True, probe=_http_probe,
+    requires=("aiortc", "webrtc"), probe=_http_probe,
     options=(
         TransportOption("--webrtc-signalling", "webrtc_signalling", kind="choice", choices=("json", "whip"),
                         default="json", help="webrtc: POST {sdp, type} JSON to the URL, or WHIP (application/sdp, "

@@ -2,11 +2,12 @@
 
 An entry says how a caller reaches an agent over that protocol (its `Transport` class, imported
 lazily), which command-line options it takes and how they become the class's constructor
-options, what a valid target URL looks like, how to probe one before any call, where the
-built-in agents serve it (path and endpoint class), and what it can do (continuous media, a
-connection set-up time). `run`, `sweep`, `load` and `calibrate`, the scenario model, the agent
-server and the docs all read this table, so adding a transport is its own modules plus one
-`register(...)` call (see docs/adding-a-transport.md).
+options, what a valid target URL looks like, how to probe one before any call, and where the
+built-in agents serve it (path and endpoint class). What a transport's calls can do (continuous
+media, a connection set-up time) is declared on its `Transport` class, where the caller reads it.
+`run`, `sweep`, `load` and `calibrate`, the scenario model, the agent server and the docs all read
+this table, so adding a transport is its own modules plus one `register(...)` call (see
+docs/adding-a-transport.md).
 """
 
 from __future__ import annotations
@@ -55,10 +56,6 @@ class TransportEntry:
     """Option values (keyed by `TransportOption.key`) → the caller class's constructor options."""
     requires: tuple[str, str] | None = None
     """(importable module, extra) the caller side needs, e.g. ("aiortc", "webrtc")."""
-    continuous: bool = False
-    """Media flows all call long (silence included): the receiver catches up after a stall."""
-    setup_time: bool = False
-    """Calls have a connection set-up (`setup_ms`) before media flows."""
     probe: Callable[[str, float], Awaitable[None]] | None = None
     """Is anything there? Raises `TargetUnreachable`; None: a WebSocket upgrade."""
     caller_variants: dict[str, str] = field(default_factory=dict)
