@@ -10,13 +10,12 @@ its arrival would keep forever any delay one late packet caused: each later fram
 behind it. Real receivers' jitter buffers time-compress to get back; here, while a backlog exists, the
 inaudible samples at the front of each frame are dropped, and audible audio is never touched.
 
-Inaudible is judged against the audible detector the metrics use (`harness.audio.onset`):
-audible means a 5 ms RMS at the stream's noise floor + 14 dB (never below -50 dBFS), refined to
-the first *sample* reaching that level. So only samples before the first one reaching that
-threshold (3 dB lower for margin, with the lowest chunk level seen so far as the floor: the
-detector's floor over the whole stream can only be lower) are dropped. Judging whole frames by
-their average instead (a -48 dBFS block counted as silence in a digitally silent stream) can drop
-the first audible sample and move the measured onset.
+Inaudible is judged against the audible detector the metrics use (`harness.audio.onset`): a
+reply's first sample stands at least 14 dB above what precedes it and above the stream's noise
+floor. So only samples more than 3 dB under floor + 14 dB (with the lowest chunk level seen so
+far as the floor: the detector's floor over the whole stream can only be lower) are dropped; in a
+digitally silent stream that is exact silence. Judging whole frames by their average instead (a
+-48 dBFS block counted as silence) can drop the first audible sample and move the measured onset.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.audio.frames import SAMPLE_NS, db_to_amplitude
-from harness.audio.onset import threshold_dbfs
+from harness.audio.onset import ONSET_MARGIN_DB
 from harness.records.received import AudioReceived, PlayoutCleared
 
 
@@ -95,7 +94,7 @@ def chunk_level_dbfs(samples: np.ndarray) -> float:
 def audible_from(samples: np.ndarray, floor_dbfs: float = -120.0) -> int:
     """Index of the frame's first sample that could start anything the audible detector calls
     audible on a stream whose noise floor is at least as low as `floor_dbfs` (len: none can)."""
-    peak = db_to_amplitude(threshold_dbfs(floor_dbfs) - MARGIN_DB) * 32768.0
+    peak = db_to_amplitude(floor_dbfs + ONSET_MARGIN_DB - MARGIN_DB) * 32768.0
     loud = np.flatnonzero(np.abs(samples.astype(np.int32)) >= peak)
     return int(loud[0]) if len(loud) else len(samples)
 

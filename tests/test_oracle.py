@@ -2,6 +2,8 @@
 
 import asyncio
 
+import numpy as np
+
 import pytest
 
 from harness.agent.oracle_config import Delay, OracleConfig, parse_overrides
@@ -14,7 +16,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def report(fixtures):
     chosen = tuple(c for c in CASES if c.name in ("noise_floor", "leading_silence", "burst_all",
-                                                    "false_interrupts", "slow_barge_in"))
+                                                    "false_interrupts", "slow_barge_in", "quiet_nothing_between",
+                                                    "levels", "soft_attack", "hiss", "rate_8k"))
     return asyncio.run(calibrate(fixtures, chosen, calls_per_case=1))
 
 
@@ -58,3 +61,41 @@ def test_overrides_validate_and_name_the_key():
         parse_overrides(["speed=3"])
     with pytest.raises(ValueError, match="KEY=VALUE"):
         parse_overrides(["delay_ms"])
+
+
+def _replies(**cfg):
+    from harness.agent.oracle import OracleSession
+
+    async def noop(*_a):
+        return None
+
+    s = OracleSession(OracleConfig(reply_ms=800, **cfg), noop, noop)
+    for k in range(5):
+        s._schedule_reply(k, 10**9 * (k + 1))
+    return s._replies
+
+
+def _db(x):
+    x = x.astype(float) / 32768
+    return 10 * np.log10(np.mean(x * x) + 1e-20)
+
+
+def test_reply_shapes_are_what_the_cases_program():
+    # levels in turn: each reply's voice at its programmed RMS (the voice runs: words without gaps)
+    for r, want in zip(_replies(level_cycle_dbfs=[-45, -6, -26]), [-45, -6, -26, -45, -6]):
+        a, b = r.runs
+        voiced = np.concatenate([r.audio[s:e] for s, e in zip(a, b)])
+        assert abs(_db(voiced) - want) < 1.5  # -6 dBFS peaks clip at full scale: 1.1 dB under
+    # hiss before the first word, inside the programmed range, and the truth still starts at the word
+    for r in _replies(hiss_dbfs=(-60, -45), hiss_ms=150):
+        lead = int(0.150 * 16000)
+        assert r.runs[0][0] == lead and -61 < _db(r.audio[:lead]) < -44
+    # a fade-in: the first 2 ms far under the next 20 ms, truth unchanged (the first voice sample)
+    for r in _replies(fade_in_ms="60"):
+        assert r.runs[0][0] == 0 and _db(r.audio[:32]) < _db(r.audio[320:640]) - 20
+    # made at 8 kHz and resampled: the words' abrupt edges ring into the silent gaps between them
+    def ringing(r):
+        a, b = r.runs
+        return sum(int(np.count_nonzero(r.audio[e:s])) for e, s in zip(b[:-1], a[1:]))
+    assert all(ringing(r) == 0 for r in _replies())
+    assert all(ringing(r) > 0 for r in _replies(agent_rate=8000))

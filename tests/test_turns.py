@@ -39,6 +39,37 @@ def test_noise_floor_does_not_move_the_onset():
     assert r.latency_ms == pytest.approx(300, abs=1.0)
 
 
+def test_a_quiet_faded_reply_with_nothing_sent_before_it_is_timed_from_its_first_sample():
+    # -27 dBFS, a 50 ms fade-in, nothing at all between replies: the floor has no quiet audio to be
+    # estimated from; the previous detector (threshold at the -40 dBFS floor cap + 14) was ~6 ms late
+    f = FakeTimeline()
+    turns = [f.turn("utterance", [(200 + 4000 * k, 2200 + 4000 * k)]) for k in range(3)]
+    for t in turns:
+        f.agent(f.eos_ns(t) + 300 * MS, 1200, level_dbfs=-27, fade_ms=50)
+    for r in analyze(f):
+        assert r.latency_ms == pytest.approx(300, abs=1.0)
+        assert r.first_byte_ms == pytest.approx(300, abs=0.2)  # the reply's first chunk, not its second
+
+
+@pytest.mark.parametrize("level", [-45, -36, -26, -16, -6])
+def test_reply_level_does_not_move_the_onset(level):
+    f = FakeTimeline()
+    t = f.turn("utterance", [(200, 2200)])
+    f.agent(f.eos_ns(t) + 400 * MS, 1500, level_dbfs=level, fade_ms=60)
+    (r,) = analyze(f)
+    assert r.latency_ms == pytest.approx(400, abs=1.0)
+
+
+@pytest.mark.parametrize("hiss", [-60, -50, -45])
+def test_hiss_before_the_first_word_is_not_the_reply(hiss):
+    f = FakeTimeline()
+    t = f.turn("utterance", [(200, 2200)])
+    f.agent(f.eos_ns(t) + 200 * MS, 1500, lead_ms=150, hiss_dbfs=hiss)  # 150 ms of TTS hiss, then words
+    (r,) = analyze(f)
+    assert r.latency_ms == pytest.approx(350, abs=1.0)
+    assert r.first_byte_ms == pytest.approx(340, abs=0.2)  # the 20 ms chunk holding the first word
+
+
 def test_burst_faster_than_real_time_queues_behind_earlier_audio():
     f = FakeTimeline()
     a = f.turn("utterance", [(200, 2000)])
@@ -162,8 +193,41 @@ def test_agent_events_fill_turn_detection_stages_and_wer():
     assert r.turn_detection_ms == pytest.approx(120, abs=0.01)
     assert r.transcript == "what time does the pharmacy close"
     assert r.wer == pytest.approx(1 / 7, abs=1e-3)
-    assert r.stages_ms == {"stt_final": 60, "llm_ttft": 110, "tts_ttfb": 50,
-                           "transport": pytest.approx(400 - 120 - 60 - 110 - 50, abs=0.3)}
+    # consecutive intervals by arrival: 120 | 60 | 120 | 60 | the rest until the reply is heard
+    assert r.stages_ms == {"turn_detection": 120, "stt_final": 60, "llm_ttft": 120, "tts_ttfb": 60,
+                           "transport": pytest.approx(40, abs=0.3)}
+    assert sum(r.stages_ms.values()) == pytest.approx(r.latency_ms, abs=0.01)
+    assert r.stages_reported_ms == {"stt_final": 60, "llm_ttft": 110, "tts_ttfb": 50}  # the agent's own
+    assert r.stages_overlap_ms is None and r.stages_merged is None
+
+
+def test_stages_add_up_when_work_overlaps_and_events_are_missing():
+    # a batch-style agent: STT final before the turn decision, durations that overlap, no LLM event
+    f = FakeTimeline()
+    t = f.turn("utterance", [(200, 2200)])
+    eos = f.eos_ns(t)
+    f.event(eos + 500 * MS, type="stt.final", text="x", duration_ms=450)
+    f.event(eos + 700 * MS, type="turn.end")
+    f.event(eos + 900 * MS, type="tts.first_audio", duration_ms=600)
+    f.agent(eos + 1000 * MS, 800)
+    (r,) = analyze(f)
+    assert r.stages_ms == {"turn_detection": 700, "stt_final": 0, "llm_ttft": None, "tts_ttfb": 200,
+                           "transport": pytest.approx(100, abs=0.3)}
+    assert sum(v for v in r.stages_ms.values() if v is not None) == pytest.approx(r.latency_ms, abs=0.01)
+    assert r.stages_overlap_ms == {"stt_final": 200}  # came 200 ms before the turn was decided
+    assert r.stages_merged == {"tts_ttfb": ["llm_ttft"]}
+
+
+def test_a_stage_event_after_the_reply_was_heard_never_makes_transport_negative():
+    f = FakeTimeline()
+    t = f.turn("utterance", [(200, 2200)])
+    eos = f.eos_ns(t)
+    f.event(eos + 100 * MS, type="turn.end")
+    f.agent(eos + 300 * MS, 800)
+    f.event(eos + 350 * MS, type="tts.first_audio")  # the event trailed its own audio
+    (r,) = analyze(f)
+    assert r.stages_ms["tts_ttfb"] == pytest.approx(200, abs=0.3) and r.stages_ms["transport"] == 0
+    assert r.stages_overlap_ms == {"tts_ttfb": pytest.approx(-50, abs=0.3)}
 
 
 def test_no_events_means_null_trace_fields():

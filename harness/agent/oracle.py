@@ -10,6 +10,7 @@ never from signal detection, so the caller's measurements can be checked against
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -17,11 +18,17 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from harness.agent.oracle_config import OracleConfig
+from harness.agent.oracle_listen import SpeechFinder
 from harness.agent.oracle_voice import synth_reply_pcm, white_noise
 from harness.audio.frames import FRAME_SAMPLES, SAMPLE_NS, SAMPLE_RATE, float_to_pcm16
+from harness.audio.resample import resample
 from harness.clock import sleep_until
 
 STOP_SILENCE_NS = 250_000_000
+NO_HINTS_WARN_S = 10
+"""A caller that sent this much audio and no hint is not turnbench with --hints: say so."""
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -92,6 +99,11 @@ class OracleSession:
         self._triggers: list[tuple[int, int, str, int]] = []  # (sample, order, what, turn)
         self._received = 0
         self._replies: list[_Reply] = []
+        self._reply_count = 0
+        self._ears = SpeechFinder(cfg.listen_level_dbfs, cfg.listen_hangover_ms) if cfg.listen else None
+        self._warned = False
+        self.notes: list[str] = []
+        """What the oracle noticed about the call (no hints while not listening)."""
         self._pending: _Reply | None = None
         self._current: _Reply | None = None
         self._heard_end_ns = 0
@@ -119,7 +131,7 @@ class OracleSession:
         self._triggers.append((segs[-1][1], 2, "eos", idx))
         self._triggers.sort()
 
-    def on_audio(self, n_samples: int, arrival_ns: int) -> None:
+    def on_audio(self, n_samples: int, arrival_ns: int, pcm16: np.ndarray | None = None) -> None:
         """Caller audio arrived; fire every trigger whose sample is now in.
 
         Called from the socket's read callback, so the triggers' work (drawing and synthesising a
@@ -127,11 +139,39 @@ class OracleSession:
         the arrival stamps, of every other call whose frame is waiting in the same loop pass."""
         self._received += n_samples
         self.frame_arrivals.append(arrival_ns)
+        if self._ears is not None and pcm16 is not None:
+            self._listen(pcm16, arrival_ns)
+        elif not self._turns and not self._warned and self._received >= NO_HINTS_WARN_S * SAMPLE_RATE:
+            self._warned = True
+            log.warning("oracle: call %s sent %d s of audio and no turnbench.hint events: this oracle answers only "
+                        "hinted callers (turnbench run --hints); serve it with --listen to answer any caller",
+                        self.call_id, NO_HINTS_WARN_S)
+            self.notes.append(f"no hints in the first {NO_HINTS_WARN_S} s of audio and --listen is off: silent")
         if self._triggers and self._triggers[0][0] < self._received:
             due = []
             while self._triggers and self._triggers[0][0] < self._received:
                 due.append(self._triggers.pop(0))
             asyncio.get_running_loop().call_soon(self._fire, due, arrival_ns)
+
+    def _listen(self, pcm16: np.ndarray, arrival_ns: int) -> None:
+        """Listening mode: each speech edge the rule finds is a trigger, turns numbered in order."""
+        due = []
+        for edge in self._ears.feed(pcm16, arrival_ns):
+            if edge.what == "speech":
+                idx = len(self._turns)
+                self._turns[idx] = {"kind": "utterance", "segments": [(edge.sample, edge.sample)]}
+                self.truth[idx] = TurnTruth(self.call_id, idx, "utterance", segments=[[edge.sample, edge.sample]])
+            else:
+                idx = len(self._turns) - 1
+                self._turns[idx]["segments"] = [(self._turns[idx]["segments"][0][0], edge.sample)]
+                self.truth[idx].segments = [[self._turns[idx]["segments"][0][0], edge.sample]]
+            due.append((edge.sample, 0, edge.what, idx, edge.arrival_ns))
+        if due:
+            asyncio.get_running_loop().call_soon(self._fire_at, due)
+
+    def _fire_at(self, due: list[tuple[int, int, str, int, int]]) -> None:
+        for sample, _, what, idx, arrival_ns in due:
+            getattr(self, f"_on_{what}")(idx, arrival_ns, sample)
 
     def _fire(self, due: list[tuple[int, int, str, int]], arrival_ns: int) -> None:
         for sample, _, what, idx in due:
@@ -186,15 +226,35 @@ class OracleSession:
 
     def _schedule_reply(self, idx: int, heard_at_ns: int) -> None:
         cfg = self.cfg
-        lead = int(cfg.leading_silence_ms * SAMPLE_RATE / 1000)
-        noisy = cfg.noise_dbfs is not None
-        pcm, runs, voice = synth_reply_pcm(cfg.reply_ms, self._rng, cfg.level_dbfs, lead, with_voice=noisy)
-        if noisy:
-            pcm = float_to_pcm16(voice + white_noise(len(voice), cfg.noise_dbfs, self._rng))
+        level = cfg.level_dbfs if cfg.level_cycle_dbfs is None else cfg.level_cycle_dbfs[
+            self._reply_count % len(cfg.level_cycle_dbfs)]
+        self._reply_count += 1
+        hiss = int(cfg.hiss_ms * SAMPLE_RATE / 1000) if cfg.hiss_dbfs is not None else 0
+        lead = max(int(cfg.leading_silence_ms * SAMPLE_RATE / 1000), hiss)
+        shaped = cfg.noise_dbfs is not None or hiss or cfg.fade_in_ms != "0" or cfg.agent_rate != SAMPLE_RATE
+        pcm, runs, voice = synth_reply_pcm(cfg.reply_ms, self._rng, level, lead, with_voice=shaped)
+        if shaped:
+            pcm = float_to_pcm16(self._shape(voice, lead, hiss))
         reply = _Reply(idx, pcm, None, heard_at_ns - int(lead * SAMPLE_NS), runs=runs)
         self._pending = reply
         self._replies.append(reply)
         self._wake.set()
+
+    def _shape(self, voice: np.ndarray, lead: int, hiss: int) -> np.ndarray:
+        """What real agents do to a reply's audio: a fade-in, hiss before the first word, a voice made
+        at another rate and resampled, a noise floor. The truth stays the voice's own samples."""
+        cfg = self.cfg
+        fade = int(cfg.fade_in.draw(self._rng) * SAMPLE_RATE / 1000) if cfg.fade_in_ms != "0" else 0
+        if fade:
+            voice[lead : lead + fade] *= np.arange(1, fade + 1, dtype=np.float32) / fade
+        if cfg.agent_rate != SAMPLE_RATE:  # as if made at agent_rate: band-limited there, back to 16 kHz
+            voice = resample(resample(voice, SAMPLE_RATE, cfg.agent_rate), cfg.agent_rate, SAMPLE_RATE)[: len(voice)]
+        if hiss:
+            lo, hi = cfg.hiss_dbfs
+            voice[lead - hiss : lead] += white_noise(hiss, float(self._rng.uniform(lo, hi)), self._rng)
+        if cfg.noise_dbfs is not None:
+            voice = voice + white_noise(len(voice), cfg.noise_dbfs, self._rng)
+        return voice
 
     async def _event_at(self, t_ns: int, event: dict, idx: int) -> None:
         await sleep_until(t_ns)

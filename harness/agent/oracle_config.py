@@ -63,6 +63,14 @@ class OracleConfig(BaseModel):
     chunk_ms: float = Field(20.0, gt=0, le=10_000, description="audio per binary message")
     burst: float = Field(1.0, ge=0, le=1000, description="sending speed vs real time (1 = paced, 4 = 4x faster, 0 = all at once)")
     level_dbfs: float = Field(-20.0, ge=-120, le=0, description="voice level (RMS)")
+    level_cycle_dbfs: list[float] | None = Field(
+        None, min_length=1, description="reply levels in turn, repeating (overrides level_dbfs): -45,-36,-26")
+    fade_in_ms: str = Field("0", description="each reply's fade-in from silence: 50, uniform:30:80 (a soft attack)")
+    hiss_dbfs: tuple[float, float] | None = Field(
+        None, description="TTS hiss before each reply's first word, its level drawn from this range: -60,-45")
+    hiss_ms: float = Field(150.0, ge=0, le=10_000, description="how long the hiss lasts before the first word")
+    agent_rate: Literal[8000, 16000, 24000, 48000] = Field(
+        16000, description="the rate the agent's voice is made at; it resamples to the wire's 16 kHz itself")
     noise_dbfs: float | None = Field(None, ge=-120, le=0, description="white-noise floor added to every sample sent")
     idle_noise: bool = Field(False, description="stream the noise floor in real time while not talking")
     false_interrupt_pause_ms: float | None = Field(
@@ -72,17 +80,53 @@ class OracleConfig(BaseModel):
     backchannel: Literal["ignore", "stop"] = Field("ignore", description="keep talking over backchannels, or treat them as barge-ins")
     turn_detection_ms: float = Field(100.0, ge=0, le=60_000, description="send the turn.end event this long after EOS")
     events: bool = Field(True, description="send the agent trace events (turn.end)")
+    listen: bool = Field(False, description="find the caller's speech itself (no hints needed): a sample at or above "
+                                            "listen_level_dbfs starts speech; the last one before listen_hangover_ms "
+                                            "without any ends it")
+    listen_level_dbfs: float = Field(-50.0, ge=-90, le=0, description="sample level that counts as caller speech")
+    listen_hangover_ms: float = Field(500.0, ge=20, le=60_000,
+                                      description="silence after the last loud sample that ends a turn")
     seed: int = 0
 
-    @field_validator("delay_ms", mode="before")
+    @field_validator("delay_ms", "fade_in_ms", mode="before")
     @classmethod
     def _delay(cls, v: object) -> str:
         Delay(v)  # raises ValueError with the reason
         return str(v)
 
+    @field_validator("agent_rate", mode="before")
+    @classmethod
+    def _rate(cls, v: object) -> object:
+        return int(v) if isinstance(v, str) and v.strip().isdigit() else v
+
+    @field_validator("level_cycle_dbfs", mode="before")
+    @classmethod
+    def _levels(cls, v: object) -> object:
+        if isinstance(v, str):  # from the command line: -45,-36,-26
+            v = [x for x in v.split(",") if x.strip()]
+        if isinstance(v, list) and any(not -120 <= float(x) <= 0 for x in v):
+            raise ValueError("levels are dBFS from -120 to 0")
+        return v
+
+    @field_validator("hiss_dbfs", mode="before")
+    @classmethod
+    def _hiss(cls, v: object) -> object:
+        if isinstance(v, str):
+            v = [x for x in v.split(",") if x.strip()]
+        if isinstance(v, (list, tuple)) and len(v) == 2:
+            lo, hi = sorted(float(x) for x in v)
+            if not -120 <= lo <= hi <= 0:
+                raise ValueError("a hiss range is two dBFS levels from -120 to 0, e.g. -60,-45")
+            return (lo, hi)
+        return v
+
     @property
     def delay(self) -> Delay:
         return Delay(self.delay_ms)
+
+    @property
+    def fade_in(self) -> Delay:
+        return Delay(self.fade_in_ms)
 
 
 def parse_overrides(pairs: list[str]) -> dict:

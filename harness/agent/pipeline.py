@@ -244,6 +244,11 @@ class ReferenceSession:
         loop = asyncio.get_running_loop()
         self._speech = None
         await self._event({"type": "vad.stop"})
+        score = getattr(self.p.turn, "last_score", None)
+        turn_end = {"type": "turn.end", "policy": self.p.turn.name,
+                    **({"completeness": round(score, 3)} if score is not None else {})}
+        if not sp.over_agent:  # decided now: the final transcript is the next stage, not part of this one
+            await self._event(turn_end)
         t0 = time.perf_counter_ns()
         text = (await loop.run_in_executor(self._pool, self._final_transcript) if self._stt_blocking
                 else await self._final_transcript_streaming())
@@ -251,9 +256,8 @@ class ReferenceSession:
             await self._drop_speculation()
             await self._event({"type": "backchannel.ignored", "text": text})
             return
-        score = getattr(self.p.turn, "last_score", None)
-        await self._event({"type": "turn.end", "policy": self.p.turn.name,
-                           **({"completeness": round(score, 3)} if score is not None else {})})
+        if sp.over_agent:  # over the agent, only the transcript tells a turn from a backchannel
+            await self._event(turn_end)
         await self._event({"type": "stt.final", "text": text, "duration_ms": elapsed_ms(t0)})
         if not text.strip():
             await self._drop_speculation()

@@ -14,6 +14,7 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 from aiohttp import web
 
 from harness.agent.front_door import FrontDoor, token_matches
@@ -171,7 +172,8 @@ class OracleServer(AgentServer):
 
         def on_item(item) -> None:
             if isinstance(item, CallerAudio):
-                session.on_audio(len(item.pcm16) // 2, item.arrival_ns)
+                session.on_audio(len(item.pcm16) // 2, item.arrival_ns,
+                                 np.frombuffer(item.pcm16, "<i2") if self.cfg.listen else None)
             elif item.event.get("type") == "turnbench.hint":
                 session.on_hint(item.event)
 
@@ -190,3 +192,6 @@ class OracleServer(AgentServer):
                 with self.log_path.open("a") as f:
                     for t in truths:
                         f.write(json.dumps(truth_to_json(t)) + "\n")
+                    for note in session.notes:
+                        f.write(json.dumps({"schema": "turnbench.oracle_note/1", "call_id": session.call_id,
+                                            "note": note}) + "\n")

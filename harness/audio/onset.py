@@ -123,3 +123,129 @@ def speech_segments(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, min_gap
     ivs = merge_intervals(audible_intervals(samples, thr, cfg), int(sample_rate * min_gap_ms / 1000))
     min_len = int(sample_rate * min_speech_ms / 1000)
     return [iv for iv in ivs if iv.end - iv.start + 1 >= min_len]
+
+
+# -- the agent's audio at the caller: the threshold follows each reply's own speech level -------
+
+SPEECH_MARGIN_DB = 21.0
+"""A reply is audible from where it comes within this much of its own active speech level."""
+FLOOR_MARGIN_DB = 9.0
+"""...and never at a level noise alone reaches: 9 dB over the floor (a 5 ms RMS of white noise
+varies by ±0.6 dB, so the floor never crosses it)."""
+ONSET_MARGIN_DB = 14.0
+"""A sample starts a reply when it stands this far above what precedes it (5σ of white noise:
+noise alone reaches it once in 2 million samples)."""
+LOWEST_THRESHOLD_DBFS = -60.0
+REPLY_RANGE_DB = 50.0
+"""Sound more than this far under a reply's speech level is not the reply (codec pre-echo, the
+dither of a resampler): an onset is walked back no further than that..."""
+QUIET_MARGIN_DB = 6.0
+"""...and its first sample stands at least this much above that level."""
+ACTIVE_MARGIN_DB = 15.9
+"""ITU-T P.56's margin: the active level is the mean power over blocks within 15.9 dB of it."""
+WALK_STEP_DB = 1.0
+"""Going back from the crossing, a window this much quieter than the next is still the attack (a fade-in)."""
+
+
+def active_level_dbfs(samples: np.ndarray, block_ms: float = 10.0, sample_rate: int = SAMPLE_RATE) -> float:
+    """Active speech level in the manner of ITU-T P.56: the mean power over the 10 ms blocks that
+    lie within 15.9 dB of the result (found by fixed-point iteration from the loudest block), so
+    pauses, hiss and quiet tails do not pull it down."""
+    block = max(1, int(sample_rate * block_ms / 1000))
+    n = len(samples) // block
+    if n == 0:
+        x = np.asarray(samples, dtype=np.float64)
+        return float(amplitude_to_db(np.sqrt((x * x).mean()))) if x.size else -120.0
+    x = np.asarray(samples[: n * block], dtype=np.float64).reshape(n, block)
+    power = (x * x).mean(axis=1)
+    level = float(10 * np.log10(max(power.max(), 1e-12)))
+    for _ in range(50):
+        keep = power >= 10 ** ((level - ACTIVE_MARGIN_DB) / 10)
+        new = float(10 * np.log10(max(power[keep].mean(), 1e-12)))
+        if abs(new - level) < 0.01:
+            return new
+        level = new
+    return level
+
+
+def reply_threshold_dbfs(active_dbfs: float, floor_dbfs: float, cfg: DetectorConfig = DEFAULT_DETECTOR) -> float:
+    """The audible threshold for a reply at `active_dbfs` on a stream with the given floor: its
+    speech level minus 21 dB, held 9 dB over the floor (capped at -40 dBFS: a floor estimated from
+    a stream with no pauses is speech) and never below -60 dBFS."""
+    return max(active_dbfs - SPEECH_MARGIN_DB, min(floor_dbfs, cfg.max_floor_dbfs) + FLOOR_MARGIN_DB,
+               LOWEST_THRESHOLD_DBFS)
+
+
+def _window_power(x: np.ndarray, w: int) -> np.ndarray:
+    """Mean square over the trailing `w` samples at each index (zero-padded before the start)."""
+    energy = np.concatenate(([0.0], np.cumsum(x * x)))
+    idx = np.arange(x.size)
+    return (energy[idx + 1] - energy[np.maximum(idx - w + 1, 0)]) / w
+
+
+def _onset(x: np.ndarray, power: np.ndarray, r: int, w: int, floor_dbfs: float, quiet_dbfs: float) -> int:
+    """The first sample of the sound whose 5 ms window crossed the threshold at `r`.
+
+    Walk back a window at a time while each earlier window is quieter by at least 1 dB (still the
+    attack: a fade-in) and louder than `quiet_dbfs` (50 dB under the reply's speech level) + 7 dB.
+    Where the walk stops at a window that is not quieter (hiss, a noise floor: what the sound
+    rises out of), the onset is the first sample from the window before on standing 14 dB above
+    it; where it stops because the attack fell under that range, the first sample 6 dB above
+    `quiet_dbfs`. Never a sample within 14 dB of the floor."""
+    def level(i: int) -> float:
+        return float(10 * np.log10(max(power[i], 1e-12))) if i >= 0 else -120.0
+    edge = max(floor_dbfs, quiet_dbfs) + ONSET_MARGIN_DB / 2
+    p = r
+    while p - w >= 0 and level(p - w) <= level(p) - WALK_STEP_DB and level(p - w) > edge:
+        p -= w
+    before = level(p - w)
+    rises_out_of = before if before > edge else -120.0  # flat: hiss or noise; else a fade from under the range
+    lowest = db_to_amplitude(max(rises_out_of + ONSET_MARGIN_DB, floor_dbfs + ONSET_MARGIN_DB,
+                                 quiet_dbfs + QUIET_MARGIN_DB))
+    a = max(p - 2 * w + 1, 0)
+    hits = np.flatnonzero(np.abs(x[a : r + 1]) >= lowest)
+    return a + int(hits[0]) if hits.size else max(r - w + 1, 0)
+
+
+def reply_intervals(samples: np.ndarray, floor_dbfs: float, min_gap_samples: int,
+                    cfg: DetectorConfig = DEFAULT_DETECTOR) -> list[Interval]:
+    """The agent's talk spurts, each at a threshold set by its own speech level.
+
+    Pass 1 finds candidate sound at the lowest threshold the floor allows; each candidate (sound
+    with gaps under `min_gap_samples` bridged) gets its active speech level and so its threshold;
+    pass 2 finds the spurts inside it at that threshold, onsets walked back through the attack."""
+    x = np.asarray(samples, dtype=np.float64)
+    if x.size == 0:
+        return []
+    w = max(1, int(round(cfg.sample_rate * cfg.window_ms / 1000)))
+    power = _window_power(x, w)
+    low = reply_threshold_dbfs(-120.0, floor_dbfs, cfg)
+    out: list[Interval] = []
+    for cand in merge_intervals(_runs(power, low), min_gap_samples):
+        lo, hi = max(cand.start - w, 0), cand.end + w
+        active = active_level_dbfs(x[cand.start : cand.end + 1], sample_rate=cfg.sample_rate)
+        thr = reply_threshold_dbfs(active, floor_dbfs, cfg)
+        quiet = active - REPLY_RANGE_DB
+        amp = db_to_amplitude(thr)
+        spurts = []
+        for run in _runs(power[lo : hi + 1], thr):
+            r, f = lo + run.start, lo + run.end + 1  # first index over, first index under again
+            start = _onset(x, power, r, w, floor_dbfs, quiet)
+            b = max(f - w, 0)
+            tail = np.flatnonzero(np.abs(x[b:f]) >= amp)
+            end = b + int(tail[-1]) if tail.size else f - 1
+            if spurts and start <= spurts[-1].end:
+                spurts[-1] = Interval(spurts[-1].start, max(spurts[-1].end, end))
+            else:
+                spurts.append(Interval(start, max(start, end)))
+        out.extend(merge_intervals(spurts, min_gap_samples))
+    return out
+
+
+def _runs(power: np.ndarray, threshold_db: float) -> list[Interval]:
+    """Maximal runs of indices whose window power reaches `threshold_db`."""
+    active = power >= db_to_amplitude(threshold_db) ** 2
+    if not active.any():
+        return []
+    edges = np.diff(active.astype(np.int8), prepend=0, append=0)
+    return [Interval(int(a), int(b) - 1) for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))]

@@ -52,6 +52,18 @@ CASES: tuple[Case, ...] = (
          "stops 700 ms after a barge-in (fails the 500 ms bar) and stops for backchannels"),
     Case("jittered", _o(delay_ms="lognormal:200:900", chunk_ms=40, barge_in_stop_ms=300, noise_dbfs=-45),
          "lognormal delays, 40 ms chunks, -45 dBFS noise"),
+    Case("quiet_nothing_between", _o(delay_ms="uniform:200:700", level_dbfs=-27, fade_in_ms="50"),
+         "a -27 dBFS voice fading in over 50 ms, nothing at all sent between replies"),
+    Case("levels", _o(delay_ms="uniform:200:700", level_cycle_dbfs=[-45, -36, -26, -16, -6]),
+         "replies at -45, -36, -26, -16 and -6 dBFS RMS in turn, nothing sent between"),
+    Case("soft_attack", _o(delay_ms="uniform:200:700", level_dbfs=-26, fade_in_ms="uniform:30:80"),
+         "every reply fades in over 30-80 ms"),
+    Case("hiss", _o(delay_ms="uniform:200:700", hiss_dbfs=(-60, -45), hiss_ms=150),
+         "150 ms of TTS hiss at -60...-45 dBFS before each reply's first word"),
+    Case("rate_24k", _o(delay_ms="uniform:200:700", agent_rate=24000),
+         "the voice made at 24 kHz and resampled to 16 kHz by the agent"),
+    Case("rate_8k", _o(delay_ms="uniform:200:700", agent_rate=8000, fade_in_ms="40"),
+         "the voice made at 8 kHz (telephone band) and resampled to 16 kHz, with a 40 ms fade-in"),
 )
 
 QUICK_CASES = ("paced", "noise_floor", "burst_all", "false_interrupts")

@@ -122,7 +122,10 @@ def serve(oracle: bool, reference: bool, ref: ReferenceOptions, ready_file: Path
     """Serve an agent over ws-pcm at ws://HOST:PORT/ws until Ctrl-C.
 
     --oracle is driven by turnbench's `turnbench.hint` events (which stream samples are
-    speech): call it with `turnbench run SCENARIO --target ws://HOST:PORT/ws --hints`.
+    speech): call it with `turnbench run SCENARIO --target ws://HOST:PORT/ws --hints`. With
+    --listen it finds any caller's speech itself (a sample at --listen-level-dbfs or above is
+    speech; --listen-hangover-ms without one ends it) and --log F records its ground truth per
+    turn, to score any tool against (benchmarks/score_against_oracle.py).
     --reference is a real agent: `turnbench run SCENARIO --target ws://HOST:PORT/ws`.
     """
     if oracle == reference:

@@ -77,8 +77,9 @@ HEADLINE_LABELS = {
 }
 """The report's longer names for its headline rows (a metric without one uses its label)."""
 
-STAGES = ("stt_final", "llm_ttft", "tts_ttfb", "transport")
-"""The per-stage budget (`stages_ms.<stage>`), from the agent's trace: percentile objects each."""
+STAGES = ("turn_detection", "stt_final", "llm_ttft", "tts_ttfb", "transport")
+"""The stage breakdown (`stages_ms.<stage>`), consecutive intervals from EOS to the reply heard that
+sum to each turn's latency (docs/metrics.md): percentile objects each in the summary."""
 STAGE_SEED = 5
 
 

@@ -12,10 +12,8 @@ from harness.audio.onset import (
     DEFAULT_DETECTOR,
     DetectorConfig,
     Interval,
-    audible_intervals,
-    merge_intervals,
     noise_floor_dbfs,
-    threshold_dbfs,
+    reply_intervals,
 )
 from harness.metrics.catalog import STAGES
 from harness.metrics.envelope import peaks
@@ -26,7 +24,9 @@ TURN_SCHEMA = "turnbench.turn/1"
 STOP_SILENCE_MS = 250.0
 FI_KINDS = ("utterance", "paused", "filler", "barge_in")
 RESPONSE_KINDS = ("utterance", "paused", "filler", "barge_in")
-STAGE_EVENTS = {"stt.final": "stt_final", "llm.first_token": "llm_ttft", "tts.first_audio": "tts_ttfb"}
+STAGE_EVENTS = {"turn.end": "turn_detection", "stt.final": "stt_final", "llm.first_token": "llm_ttft",
+                "tts.first_audio": "tts_ttfb"}
+"""The trace event that ends each stage (the last stage, `transport`, ends when the reply is heard)."""
 
 
 @dataclass
@@ -49,6 +49,15 @@ class TurnResult:
     wer: float | None = None
     turn_detection_ms: float | None = None
     stages_ms: dict | None = None
+    """Consecutive intervals on the caller's clock, EOS → turn.end → stt.final → llm.first_token →
+    tts.first_audio → heard, by when each event arrived: they sum to `latency_ms` exactly."""
+    stages_overlap_ms: dict | None = None
+    """Per stage, how long before the previous milestone its event came (work done in parallel or
+    ahead, e.g. STT inside turn detection, speculation): the stage itself counts 0 then."""
+    stages_merged: dict | None = None
+    """A stage whose event never came is merged into the next one: {next stage: [merged stages]}."""
+    stages_reported_ms: dict | None = None
+    """The durations the agent's events carried (`duration_ms`), as the agent measured them."""
     error: str | None = None
     eos_s: float | None = None
     """EOS, in seconds from the call's first frame (to place the turn on a timeline)."""
@@ -90,10 +99,14 @@ class AnalysisSettings:
 
 
 def agent_spurts(heard: HeardAudio, detector: DetectorConfig = DEFAULT_DETECTOR) -> list[Spurt]:
-    """The agent's talk spurts as a listener hears them."""
-    thr = threshold_dbfs(noise_floor_dbfs(heard.samples, heard.valid, detector), detector)
-    ivs: list[Interval] = merge_intervals(audible_intervals(heard.samples, thr, detector),
-                                          int(SAMPLE_RATE * STOP_SILENCE_MS / 1000))
+    """The agent's talk spurts as a listener hears them (docs/metrics.md, "Audible").
+
+    The floor is estimated over everything heard from the agent's first audio on: a gap in what
+    it sent is silence to the listener, as it is on any phone line."""
+    received = np.flatnonzero(heard.valid)
+    first = int(received[0]) if received.size else 0
+    floor = noise_floor_dbfs(heard.samples[first:], cfg=detector)
+    ivs: list[Interval] = reply_intervals(heard.samples, floor, int(SAMPLE_RATE * STOP_SILENCE_MS / 1000), detector)
     return [Spurt(heard.time_ns(iv.start), heard.time_ns(iv.end),
                   int(heard.arrivals_ns[heard.chunk[iv.start]])) for iv in ivs]
 
@@ -192,25 +205,56 @@ def _analyze_turn(tl: CallTimeline, turn: PlannedTurn, nxt: PlannedTurn | None, 
 
 def _agent_trace(tl: CallTimeline, turn: PlannedTurn, r: TurnResult, eos_ns: int, window_end: int) -> None:
     """Turn detection, stage breakdown and transcript, from the agent's own events."""
-    stages: dict[str, float | None] = {k: None for k in STAGES}
-    seen_stage = False
+    arrived: dict[str, int] = {}
+    reported: dict[str, float] = {}
     for ev in tl.events:
         if not eos_ns < ev.arrival_ns <= window_end:
             continue
         kind = ev.event.get("type")
-        if kind == "turn.end" and r.turn_detection_ms is None:
-            r.turn_detection_ms = _ms(eos_ns, ev.arrival_ns)
-        elif kind in STAGE_EVENTS and stages[STAGE_EVENTS[kind]] is None:
-            dur = ev.event.get("duration_ms")
-            if isinstance(dur, (int, float)) and not isinstance(dur, bool) and dur >= 0:
-                stages[STAGE_EVENTS[kind]] = round(float(dur), 3)
-                seen_stage = True
-            if kind == "stt.final" and isinstance(ev.event.get("text"), str) and r.transcript is None:
-                r.transcript = ev.event["text"]
+        stage = STAGE_EVENTS.get(kind)
+        if stage is None or stage in arrived:
+            continue
+        arrived[stage] = ev.arrival_ns
+        dur = ev.event.get("duration_ms")
+        if isinstance(dur, (int, float)) and not isinstance(dur, bool) and 0 <= dur < float("inf"):
+            reported[stage] = round(float(dur), 3)
+        if kind == "stt.final" and isinstance(ev.event.get("text"), str):
+            r.transcript = ev.event["text"]
+    if "turn_detection" in arrived:
+        r.turn_detection_ms = _ms(eos_ns, arrived["turn_detection"])
     if r.transcript is not None:
         r.wer = word_error_rate(turn.text, r.transcript)
-    if seen_stage:
-        if r.latency_ms is not None:
-            known = sum(v for k, v in stages.items() if k != "transport" and v is not None)
-            stages["transport"] = round(max(0.0, r.latency_ms - (r.turn_detection_ms or 0.0) - known), 3)
-        r.stages_ms = stages
+    if reported:
+        r.stages_reported_ms = reported
+    if r.latency_ms is not None and set(arrived) - {"turn_detection"}:
+        heard_ns = eos_ns + int(round(r.latency_ms * 1e6))
+        r.stages_ms, r.stages_overlap_ms, r.stages_merged = stage_intervals(eos_ns, arrived, heard_ns)
+
+
+def stage_intervals(eos_ns: int, arrived: dict[str, int], heard_ns: int) -> tuple[dict, dict | None, dict | None]:
+    """Consecutive stages from EOS to the reply heard, by when each stage's event arrived.
+
+    Each milestone is the later of its event and the previous milestone (and no later than the
+    reply heard), so the stages are never negative and sum to the latency exactly; an event that
+    came before the previous milestone is overlap, one that never came merges into the next stage."""
+    stages: dict[str, float | None] = {}
+    overlap: dict[str, float] = {}
+    merged: dict[str, list[str]] = {}
+    waiting: list[str] = []
+    prev = eos_ns
+    for stage in STAGES:
+        at = heard_ns if stage == "transport" else arrived.get(stage)
+        if at is None:
+            stages[stage] = None
+            waiting.append(stage)
+            continue
+        if at < prev:
+            overlap[stage] = _ms(at, prev)
+        milestone = min(max(at, prev), heard_ns)
+        if at > heard_ns:  # the event came after the reply was heard (sent behind its audio)
+            overlap[stage] = -_ms(heard_ns, at)
+        stages[stage] = _ms(prev, milestone)
+        if waiting:
+            merged[stage], waiting = waiting, []
+        prev = milestone
+    return stages, overlap or None, merged or None

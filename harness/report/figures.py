@@ -10,6 +10,7 @@ import io
 
 import numpy as np
 
+from harness.metrics.catalog import STAGES
 from harness.metrics.envelope import decode
 from harness.report.data import RunData
 
@@ -99,15 +100,15 @@ def latency_histogram(runs: list[RunData]) -> str:
 
 
 def stage_waterfall(runs: list[RunData]) -> str | None:
-    """Where the time goes: P50 of each stage as consecutive segments, against the budget table."""
+    """Where the time goes: each stage's mean over the turns with a stage breakdown, laid end to
+    end; the stages are consecutive intervals, so the bar ends at those turns' mean latency."""
     rows = []
     for r in runs:
-        stages = (r.summary.get("stages_ms") or {})
-        td = r.summary.get("turn_detection_ms") or {}
-        if not stages:
+        staged = [t for t in r.turns if t.get("stages_ms") and t.get("latency_ms") is not None]
+        if not staged:
             continue
-        vals = [("turn_detection", td.get("p50"))] + [(k, (stages.get(k) or {}).get("p50")) for k in BUDGET_MS]
-        rows.append((r.label, vals, (r.summary.get("latency_ms") or {}).get("p50")))
+        vals = [(k, float(np.mean([t["stages_ms"].get(k) or 0.0 for t in staged]))) for k in STAGES]
+        rows.append((r.label, vals, float(np.mean([t["latency_ms"] for t in staged]))))
     if not rows:
         return None
     plt = pyplot()
@@ -125,13 +126,13 @@ def stage_waterfall(runs: list[RunData]) -> str | None:
                 ax.text(left + v / 2, y, f"{v:.0f}", ha="center", va="center", fontsize=7, color="white")
             left += v
         if p50 is not None:
-            ax.plot([p50], [y], marker="|", color="black", ms=18)
+            ax.plot([p50], [y], marker="|", color="black", ms=18)  # the mean latency: where the bar ends
     lo_total = sum(lo for lo, _ in BUDGET_MS.values())
     hi_total = sum(hi for _, hi in BUDGET_MS.values())
     ax.axvspan(lo_total, hi_total, color="#2ca02c", alpha=0.08, label=f"budget {lo_total}–{hi_total} ms")
     ax.axvline(300, color="#999", ls="--", lw=1)
     ax.set_yticks(range(len(rows)), [r[0] for r in rows])
-    ax.set_xlabel("ms after end of speech (P50 per stage; | = latency P50)")
+    ax.set_xlabel("ms after end of speech (mean per stage over turns with a trace; | = their mean latency)")
     ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.35 - 0.05 * len(rows)))
     return to_svg(fig)
 

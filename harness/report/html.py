@@ -47,12 +47,12 @@ def pick_timelines(run: RunData, slowest: int = 3) -> list[tuple[str, str]]:
 
 def _stage_table(runs: list[RunData]) -> list[dict]:
     rows = []
-    for key in ("turn_detection", *STAGE_ROWS):
+    for key in STAGE_ROWS:
         lo_hi = figures.BUDGET_MS.get(key)
         cells = []
         for r in runs:
-            node = (r.summary.get("turn_detection_ms") if key == "turn_detection"
-                    else (r.summary.get("stages_ms") or {}).get(key)) or {}
+            node = ((r.summary.get("stages_ms") or {}).get(key)
+                    or (r.summary.get("turn_detection_ms") if key == "turn_detection" else None) or {})
             p50 = node.get("p50")
             status = "none" if lo_hi is None or p50 is None else ("pass" if p50 <= lo_hi[1] else "fail")
             cells.append({"p50": "—" if p50 is None else f"{p50:.0f}",
@@ -129,7 +129,8 @@ def build_report(runs: list[RunData], max_timelines: int = DEFAULT_MAX_TIMELINES
     wf = figures.stage_waterfall(runs)
     if wf:
         figs.append(Figure("stage-waterfall", "Where the time goes", wf,
-                           "P50 of each stage reported by the agent, laid end to end; the band is the budget table"))
+                           "mean of each stage (consecutive intervals from the agent's trace, EOS to heard), "
+                           "laid end to end; the band is the budget table"))
     ot = figures.latency_over_time(runs)
     if ot:
         figs.append(Figure("latency-over-time", "Latency over the run", ot))

@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 
+from harness.metrics.catalog import STAGES
 from harness.report.data import RunData
 
 TURN_COLUMNS = ("call_id", "turn", "kind", "fixture", "latency_ms", "first_byte_ms", "false_interruption",
@@ -45,7 +46,7 @@ def turns_frame(runs: list[RunData]) -> pd.DataFrame:
         for t in r.turns:
             st = t.get("stages_ms") or {}
             row = {"run": r.label, **{c: t.get(c) for c in TURN_COLUMNS}}
-            for s in ("stt_final", "llm_ttft", "tts_ttfb", "transport"):
+            for s in STAGES:
                 row[f"{s}_ms"] = st.get(s)
             records.append(row)
     return pd.DataFrame.from_records(records, columns=["run", *TURN_COLUMNS])

@@ -38,10 +38,17 @@ class FakeTimeline:
         return self.tl.sample_sent_ns(turn.first_speech_sample)
 
     def agent(self, at_ns: int, duration_ms: float, chunk_ms: float = 20, lead_ms: float = 0,
-              burst: bool = False) -> np.ndarray:
-        """Agent audio whose first audible sample is heard at `at_ns + lead_ms` (chunks paced or burst)."""
-        voice = synth_reply(duration_ms, self.rng)
-        audio = np.concatenate([np.zeros(int(lead_ms * SAMPLE_RATE / 1000), np.float32), voice])
+              burst: bool = False, level_dbfs: float = -20.0, fade_ms: float = 0.0,
+              hiss_dbfs: float | None = None) -> np.ndarray:
+        """Agent audio whose first voice sample is heard at `at_ns + lead_ms` (chunks paced or burst);
+        optionally faded in over `fade_ms`, with hiss at `hiss_dbfs` over the lead."""
+        voice = synth_reply(duration_ms, self.rng, level_dbfs)
+        fade = int(fade_ms * SAMPLE_RATE / 1000)
+        voice[:fade] *= np.arange(1, fade + 1, dtype=np.float32) / fade
+        lead = np.zeros(int(lead_ms * SAMPLE_RATE / 1000), np.float32)
+        if hiss_dbfs is not None:
+            lead = white_noise(len(lead), hiss_dbfs, self.rng)
+        audio = np.concatenate([lead, voice])
         if self.noise_dbfs is not None:
             audio = audio + white_noise(len(audio), self.noise_dbfs, self.rng)
         step = int(chunk_ms * SAMPLE_RATE / 1000)
