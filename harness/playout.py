@@ -5,6 +5,13 @@ Received audio is played out in order, in real time, from its arrival (`play_out
 
 `CatchUp` is a receiver's catch-up for continuous streams: shorten quiet frames while a backlog exists.
 
+`play_out` applies the same receiver's rule to what it was handed late, on every transport:
+audio with anything audible in it never waits behind more than `STALE_QUIET_MS` of queued chunks
+that hold nothing audible (by the metrics' own detector, from a first pass). A stall (the
+agent's, the network's or the harness's own host not reading the socket) that delivers a
+backlog of idle noise at once then delays nothing that follows, as a jitter buffer would;
+audible audio itself always queues whole.
+
 On a stream that never stops (WebRTC sends silence too), playing every frame in order from
 its arrival would keep forever any delay one late packet caused: each later frame queues
 behind it. Real receivers' jitter buffers time-compress to get back; here, while a backlog exists, the
@@ -24,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.audio.frames import SAMPLE_NS, db_to_amplitude
+from harness.audio.frames import SAMPLE_NS, SAMPLE_RATE, db_to_amplitude
 from harness.audio.onset import ONSET_MARGIN_DB
 from harness.records.received import AudioReceived, PlayoutCleared
 
@@ -41,6 +48,8 @@ class HeardAudio:
     chunk: np.ndarray
     """Index of the received chunk each sample came from, -1 where nothing was playing."""
     arrivals_ns: np.ndarray
+    dropped_stale: int = 0
+    """Samples of quiet audio not played because audible audio arrived behind them (see play_out)."""
 
     def time_ns(self, index: int) -> int:
         return self.origin_ns + int(round(index * SAMPLE_NS))
@@ -49,11 +58,14 @@ class HeardAudio:
         return int(round((t_ns - self.origin_ns) / SAMPLE_NS))
 
 
-def play_out(audio: list[AudioReceived], origin_ns: int, clears: list[PlayoutCleared] = ()) -> HeardAudio:
+def play_out(audio: list[AudioReceived], origin_ns: int, clears: list[PlayoutCleared] = (),
+             audible: np.ndarray | None = None) -> HeardAudio:
     """Place every chunk at max(its arrival, the end of what is already queued).
 
     A chunk that starts with 300 ms of silence is heard 300 ms later; a burst sent faster than
-    real time queues; a `clear` drops whatever was queued but not yet heard.
+    real time queues; a `clear` drops whatever was queued but not yet heard. With `audible` (per
+    chunk: does it hold anything audible), an audible chunk never waits behind more than
+    `STALE_QUIET_MS` of queued chunks that hold nothing audible: the rest of those is dropped.
     """
     events = sorted([(a.arrival_ns, 0, i) for i, a in enumerate(audio)]
                     + [(c.arrival_ns, 1, -1) for c in clears])
@@ -61,26 +73,48 @@ def play_out(audio: list[AudioReceived], origin_ns: int, clears: list[PlayoutCle
         origin_ns = min(origin_ns, min(a.arrival_ns for a in audio))
     pieces: list[list[int]] = []  # [start index, chunk, length]
     end = 0
+    audible_until = -1  # where the last audible chunk queued ends
+    stale = int(STALE_QUIET_MS * SAMPLE_RATE / 1000)
+    dropped = 0
     for t, is_clear, i in events:
         at = int(round((t - origin_ns) / SAMPLE_NS))
         if is_clear:
             if end > at:
-                while pieces and pieces[-1][0] >= at:
-                    pieces.pop()
-                if pieces and pieces[-1][0] + pieces[-1][2] > at:
-                    pieces[-1][2] = at - pieces[-1][0]
-                end = at
+                end = _cut(pieces, at)
+                audible_until = min(audible_until, at)
             continue
+        n = len(audio[i].samples)
+        if audible is not None and audible[i]:
+            if audible_until <= at and end - at > stale:  # only stale quiet audio queued ahead
+                dropped += end - at - stale
+                end = _cut(pieces, at + stale)
+            audible_until = max(at, end) + n
         start = max(at, end)
-        pieces.append([start, i, len(audio[i].samples)])
-        end = start + len(audio[i].samples)
+        pieces.append([start, i, n])
+        end = start + n
     samples = np.zeros(end, dtype=np.float32)
     chunk = np.full(end, -1, dtype=np.int32)
     for start, i, n in pieces:
         samples[start : start + n] = audio[i].samples[:n].astype(np.float32) / 32768.0
         chunk[start : start + n] = i
     arrivals = np.array([a.arrival_ns for a in audio], dtype=np.int64)
-    return HeardAudio(origin_ns, samples, chunk >= 0, chunk, arrivals)
+    return HeardAudio(origin_ns, samples, chunk >= 0, chunk, arrivals, dropped_stale=dropped)
+
+
+def _cut(pieces: list[list[int]], at: int) -> int:
+    """Drop what of the queue would play from sample `at` on; the queue's new end."""
+    while pieces and pieces[-1][0] >= at:
+        pieces.pop()
+    if pieces and pieces[-1][0] + pieces[-1][2] > at:
+        pieces[-1][2] = at - pieces[-1][0]
+    return at
+
+
+STALE_QUIET_MS = 5.0
+"""How much queued audio that holds nothing audible a reply waits behind at most: a receiver does
+not play out the idle noise or silence a stall delivered late in front of it (a jitter buffer's
+depth)."""
+
 
 MARGIN_DB = 3.0
 

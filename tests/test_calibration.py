@@ -29,7 +29,7 @@ def assert_classification_exact(report):
 
 
 def test_twilio_playout_model_is_exact(fixtures):
-    report = run(fixtures, ("burst_all", "slow_barge_in", "leading_silence"), transport="twilio")
+    report = run(fixtures, ("burst_all", "slow_barge_in", "leading_silence", "hiss", "stall"), transport="twilio")
     assert report["transport"] == "twilio"
     assert not machine_independent_failures(report), report["bounds"]
     assert_classification_exact(report)
@@ -37,7 +37,7 @@ def test_twilio_playout_model_is_exact(fixtures):
 
 
 def test_webrtc_added_latency_is_measured_and_steady(fixtures):
-    report = run(fixtures, ("paced", "slow_barge_in", "burst_4x"), transport="webrtc")
+    report = run(fixtures, ("paced", "slow_barge_in", "burst_4x", "quiet_nothing_between"), transport="webrtc")
     added = report["transport_added_ms"]["latency_ms"]
     assert 20 <= added["median"] <= 45  # one 20 ms packet + Opus's 6.5 ms + loopback
     assert report["metrics_net_of_added_latency"]["latency_ms"]["p99_abs_error_ms"] <= 10

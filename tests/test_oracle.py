@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 def report(fixtures):
     chosen = tuple(c for c in CASES if c.name in ("noise_floor", "leading_silence", "burst_all",
                                                     "false_interrupts", "slow_barge_in", "quiet_nothing_between",
-                                                    "levels", "soft_attack", "hiss", "rate_8k"))
+                                                    "levels", "soft_attack", "hiss", "rate_8k", "stall"))
     return asyncio.run(calibrate(fixtures, chosen, calls_per_case=1))
 
 

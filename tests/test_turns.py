@@ -70,6 +70,20 @@ def test_hiss_before_the_first_word_is_not_the_reply(hiss):
     assert r.first_byte_ms == pytest.approx(340, abs=0.2)  # the 20 ms chunk holding the first word
 
 
+def test_a_stall_that_delivers_idle_noise_late_does_not_delay_the_reply():
+    # the line's -50 dBFS floor streams in real time; its last 120 ms before the reply arrive at
+    # once (a stall), right ahead of the reply: a jitter buffer does not play that backlog first
+    f = FakeTimeline(noise_dbfs=-50)
+    t = f.turn("utterance", [(200, 2200)])
+    reply_at = f.eos_ns(t) + 400 * MS
+    f.idle(0, reply_at - 120 * MS)
+    for k in range(6):  # the withheld frames, all arriving 0.1 ms before the reply
+        f.idle(reply_at - 100_000, reply_at - 100_000 + 20 * MS)
+    f.agent(reply_at, 800)
+    (r,) = analyze(f)
+    assert r.latency_ms == pytest.approx(400 + 5 - 0.1, abs=1.0)  # at most 5 ms of stale noise ahead of it
+
+
 def test_burst_faster_than_real_time_queues_behind_earlier_audio():
     f = FakeTimeline()
     a = f.turn("utterance", [(200, 2000)])

@@ -23,8 +23,10 @@ from harness.agent.oracle_voice import synth_reply_pcm, white_noise
 from harness.audio.frames import FRAME_SAMPLES, SAMPLE_NS, SAMPLE_RATE, float_to_pcm16
 from harness.audio.resample import resample
 from harness.clock import sleep_until
+from harness.playout import STALE_QUIET_MS
 
 STOP_SILENCE_NS = 250_000_000
+STALE_NS = int(STALE_QUIET_MS * 1e6)
 NO_HINTS_WARN_S = 10
 """A caller that sent this much audio and no hint is not turnbench with --hints: say so."""
 
@@ -107,6 +109,8 @@ class OracleSession:
         self._pending: _Reply | None = None
         self._current: _Reply | None = None
         self._heard_end_ns = 0
+        self._audible_until_ns = 0
+        self._stalled_for: int | None = None
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
         self.frame_arrivals: list[int] = []
@@ -271,6 +275,7 @@ class OracleSession:
         if self._heard_end_ns > now:
             self.clear_sends.append(now)
             self._heard_end_ns = now
+            self._audible_until_ns = min(self._audible_until_ns, now)
             await self._clear()
 
     def _spawn(self, coro) -> None:
@@ -299,12 +304,18 @@ class OracleSession:
                 except TimeoutError:
                     pass
 
-    async def _send_chunk(self, pcm: np.ndarray) -> tuple[int, int, int]:
-        """Send PCM16 samples `pcm`; (send time, heard start time, message sequence number)."""
+    async def _send_chunk(self, pcm: np.ndarray, audible: bool = False) -> tuple[int, int, int]:
+        """Send PCM16 samples `pcm`; (send time, heard start time, message sequence number).
+        `audible`: part of a reply from its first word on, which never waits behind more than
+        STALE_QUIET_MS of queued idle audio (the caller's playout model, `harness.playout`)."""
         data = pcm.tobytes()
         sent = await self._send_audio(data) or time.perf_counter_ns()  # when it went to the socket
+        if audible and self._audible_until_ns <= sent and self._heard_end_ns - sent > STALE_NS:
+            self._heard_end_ns = sent + STALE_NS
         heard = max(sent, self._heard_end_ns)
         self._heard_end_ns = heard + int(round(len(pcm) * SAMPLE_NS))
+        if audible:
+            self._audible_until_ns = self._heard_end_ns
         self.chunk_sends.append(sent)
         self.chunk_heard.append(heard)
         return sent, heard, len(self.chunk_sends) - 1
@@ -312,6 +323,10 @@ class OracleSession:
     async def _idle_frame(self, until_ns: int | None) -> None:
         await sleep_until(self._heard_end_ns)
         now = time.perf_counter_ns()
+        stall = self.cfg.stall_before_reply_ms
+        if stall and until_ns is not None and until_ns - now <= stall * 1e6 and self._stalled_for != until_ns:
+            await self._stall(now, until_ns)
+            return
         n = FRAME_SAMPLES
         if until_ns is not None:
             n = min(n, int((until_ns - now) / SAMPLE_NS))
@@ -320,8 +335,17 @@ class OracleSession:
         if n > 0:
             await self._send_chunk(float_to_pcm16(white_noise(n, self.cfg.noise_dbfs, self._rng)))
 
+    async def _stall(self, now: int, until_ns: int) -> None:
+        """Send nothing until the reply is due, then the idle noise of that time all at once."""
+        self._stalled_for = until_ns
+        await sleep_until(until_ns)
+        n = int((until_ns - now) / SAMPLE_NS)
+        for k in range(0, n, FRAME_SAMPLES):
+            await self._send_chunk(float_to_pcm16(white_noise(min(FRAME_SAMPLES, n - k), self.cfg.noise_dbfs, self._rng)))
+
     async def _play(self, r: _Reply) -> None:
         step = max(1, int(self.cfg.chunk_ms * SAMPLE_RATE / 1000))
+        voice_from = int(r.runs[0][0]) if r.runs is not None and len(r.runs[0]) else 0
         chunk_ns = step * SAMPLE_NS / self.cfg.burst if self.cfg.burst > 0 else 0
         lookahead = 10_000_000 if self.cfg.burst > 0 else 0
         try:
@@ -334,7 +358,7 @@ class OracleSession:
                     b = min(b, a + int((r.stop_at_ns - heard) / SAMPLE_NS))
                     if b <= a:
                         return
-                sent, heard, seq = await self._send_chunk(r.audio[a:b])
+                sent, heard, seq = await self._send_chunk(r.audio[a:b], audible=b > voice_from)
                 r.chunks.append((sent, heard, a, b, seq))
                 if r.stop_at_ns is not None and b < min(a + step, len(r.audio)):
                     return

@@ -73,6 +73,9 @@ class OracleConfig(BaseModel):
         16000, description="the rate the agent's voice is made at; it resamples to the wire's 16 kHz itself")
     noise_dbfs: float | None = Field(None, ge=-120, le=0, description="white-noise floor added to every sample sent")
     idle_noise: bool = Field(False, description="stream the noise floor in real time while not talking")
+    stall_before_reply_ms: float | None = Field(
+        None, ge=20, le=2000, description="with idle_noise: withhold the noise this long before each reply, then "
+                                          "send it all at once just ahead of the reply (a stall delivering it late)")
     false_interrupt_pause_ms: float | None = Field(
         None, gt=0, le=60_000, description="start replying this long into any caller pause that is longer")
     barge_in_stop_ms: float = Field(150.0, ge=0, le=60_000, description="stop this long after the caller starts talking over the oracle")

@@ -14,7 +14,7 @@ from harness.calibration.cases import CASES, Case, calibration_scenario
 from harness.calibration.compare import DEFAULT_BOUNDS, IMPAIRED_BOUNDS, WEBRTC_BOUNDS, Comparison
 from harness.caller.call import CallSettings
 from harness.caller.runner import RunOutcome, RunSpec, run_calls
-from harness.metrics.turns import AnalysisSettings, TurnResult, agent_spurts
+from harness.metrics.turns import AnalysisSettings, TurnResult, agent_spurts, hear
 from harness.playout import CatchUp, play_out
 from harness.records.timeline import CallTimeline
 from harness.transports.impair import ImpairmentProfile
@@ -37,6 +37,7 @@ async def calibrate(fixtures: FixtureLibrary, cases: tuple[Case, ...] = CASES, c
                     progress: Callable[[int, int], None] = lambda done, total: None,
                     parallel_cases: int | None = None, impairment: ImpairmentProfile | None = None) -> dict:
     """Measure each case's calls with the normal caller and score them against the oracle's log."""
+    cases = tuple(c for c in cases if c.transports is None or transport in c.transports)
     if bounds is None:
         bounds = WEBRTC_BOUNDS if transport == "webrtc" else DEFAULT_BOUNDS
     if impairment is not None and transport != "webrtc":  # measured = truth + what the path added, to the ms
@@ -157,7 +158,7 @@ def _transport_delays(tl: CallTimeline | None, stamps: tuple[list[int], list[int
     turn = next((t for t in tl.turns if t.index == index), None)
     if turn is None:
         return {}
-    heard = play_out(tl.audio, tl.t0_ns, tl.clears)
+    heard, _ = hear(tl)
     first = np.full(len(tl.audio_len), -1, dtype=np.int64)
     idx = np.flatnonzero(np.diff(heard.chunk, prepend=-1) != 0)
     idx = idx[heard.chunk[idx] >= 0]

@@ -103,12 +103,16 @@ def agent_spurts(heard: HeardAudio, detector: DetectorConfig = DEFAULT_DETECTOR)
 
     The floor is estimated over everything heard from the agent's first audio on: a gap in what
     it sent is silence to the listener, as it is on any phone line."""
+    ivs = _spurt_intervals(heard, detector)
+    return [Spurt(heard.time_ns(iv.start), heard.time_ns(iv.end),
+                  int(heard.arrivals_ns[heard.chunk[iv.start]])) for iv in ivs]
+
+
+def _spurt_intervals(heard: HeardAudio, detector: DetectorConfig) -> list[Interval]:
     received = np.flatnonzero(heard.valid)
     first = int(received[0]) if received.size else 0
     floor = noise_floor_dbfs(heard.samples[first:], cfg=detector)
-    ivs: list[Interval] = reply_intervals(heard.samples, floor, int(SAMPLE_RATE * STOP_SILENCE_MS / 1000), detector)
-    return [Spurt(heard.time_ns(iv.start), heard.time_ns(iv.end),
-                  int(heard.arrivals_ns[heard.chunk[iv.start]])) for iv in ivs]
+    return reply_intervals(heard.samples, floor, int(SAMPLE_RATE * STOP_SILENCE_MS / 1000), detector)
 
 
 def _ms(a_ns: int, b_ns: int) -> float:
@@ -128,23 +132,42 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     return round(float(jiwer.wer(ref, hyp)), 4)
 
 
+def hear(tl: CallTimeline, detector: DetectorConfig = DEFAULT_DETECTOR) -> tuple[HeardAudio, list[Spurt]]:
+    """The agent's audio as the caller hears it, and its talk spurts.
+
+    Played out once to find which received chunks hold anything audible; if audible audio then
+    queued behind more than a few ms of chunks holding nothing audible (a stall delivered idle
+    noise late), played out again without that stale audio, as a jitter buffer would (see
+    `harness.playout`)."""
+    heard = play_out(tl.audio, tl.t0_ns, tl.clears)
+    spurts_at = [(iv.start, iv.end) for iv in _spurt_intervals(heard, detector)]
+    audible = np.zeros(len(tl.audio), dtype=bool)
+    for a, b in spurts_at:
+        ids = heard.chunk[a : b + 1]
+        audible[ids[ids >= 0]] = True
+    again = play_out(tl.audio, tl.t0_ns, tl.clears, audible)
+    if again.dropped_stale:
+        heard = again
+    return heard, agent_spurts(heard, detector)
+
+
 def analyze_call(tl: CallTimeline, expected_turns: list[tuple[int, str, str]],
                  settings: AnalysisSettings = AnalysisSettings()) -> list[TurnResult]:
     """Every expected turn of the call, measured; turns the call never reached carry an error."""
-    return _analyze(tl, expected_turns, settings, play_out(tl.audio, tl.t0_ns, tl.clears))
+    heard, spurts = hear(tl, settings.detector)
+    return _analyze(tl, expected_turns, settings, spurts)
 
 
 def analyze_call_heard(tl: CallTimeline, expected_turns: list[tuple[int, str, str]],
                        settings: AnalysisSettings = AnalysisSettings()) -> tuple[list[TurnResult], np.ndarray, int]:
     """`analyze_call`, plus the heard agent audio as 10 ms peaks and the heard-time origin (for the
     call's timeline in the report)."""
-    heard = play_out(tl.audio, tl.t0_ns, tl.clears)
-    return _analyze(tl, expected_turns, settings, heard), peaks(heard.samples), heard.origin_ns
+    heard, spurts = hear(tl, settings.detector)
+    return _analyze(tl, expected_turns, settings, spurts), peaks(heard.samples), heard.origin_ns
 
 
 def _analyze(tl: CallTimeline, expected_turns: list[tuple[int, str, str]], settings: AnalysisSettings,
-             heard: HeardAudio) -> list[TurnResult]:
-    spurts = agent_spurts(heard, settings.detector)
+             spurts: list[Spurt]) -> list[TurnResult]:
     placed = {t.index: t for t in tl.turns}
     out = []
     timeout_ns = int(settings.response_timeout_s * 1e9)
