@@ -3,7 +3,6 @@
 import asyncio
 
 import numpy as np
-
 import pytest
 
 from harness.agent.oracle_config import Delay, OracleConfig, parse_overrides

@@ -77,7 +77,7 @@ def test_a_stall_that_delivers_idle_noise_late_does_not_delay_the_reply():
     t = f.turn("utterance", [(200, 2200)])
     reply_at = f.eos_ns(t) + 400 * MS
     f.idle(0, reply_at - 120 * MS)
-    for k in range(6):  # the withheld frames, all arriving 0.1 ms before the reply
+    for _ in range(6):  # the withheld frames, all arriving 0.1 ms before the reply
         f.idle(reply_at - 100_000, reply_at - 100_000 + 20 * MS)
     f.agent(reply_at, 800)
     (r,) = analyze(f)

@@ -141,6 +141,12 @@ REPLY_RANGE_DB = 50.0
 dither of a resampler): an onset is walked back no further than that..."""
 QUIET_MARGIN_DB = 6.0
 """...and its first sample stands at least this much above that level."""
+FADE_RISE_DB = 6.0
+"""Under the reply's range, a fade-in still rises this much over 10 ms; a floor (even a coarsely
+quantised one) never does."""
+PEAK_MARGIN = 2.0
+"""...and, rising out of a floor, twice (6 dB over) the largest sample of the 10 ms before: noise
+that a codec quantised coarsely (G.711 at -60 dBFS) peaks further over its RMS than white noise."""
 ACTIVE_MARGIN_DB = 15.9
 """ITU-T P.56's margin: the active level is the mean power over blocks within 15.9 dB of it."""
 WALK_STEP_DB = 1.0
@@ -188,21 +194,27 @@ def _onset(x: np.ndarray, power: np.ndarray, r: int, w: int, floor_dbfs: float, 
 
     Walk back a window at a time while each earlier window is quieter by at least 1 dB (still the
     attack: a fade-in) and louder than `quiet_dbfs` (50 dB under the reply's speech level) + 7 dB.
-    Where the walk stops at a window that is not quieter (hiss, a noise floor: what the sound
+    Where what precedes the walk's last window is a floor (hiss, noise, silence: what the sound
     rises out of), the onset is the first sample from the window before on standing 14 dB above
-    it; where it stops because the attack fell under that range, the first sample 6 dB above
-    `quiet_dbfs`. Never a sample within 14 dB of the floor."""
+    it and 6 dB above its largest sample; where it still rises 6 dB over 10 ms (a fade-in that
+    fell under that range), the first sample 6 dB above `quiet_dbfs`. Never a sample within
+    14 dB of the floor."""
     def level(i: int) -> float:
         return float(10 * np.log10(max(power[i], 1e-12))) if i >= 0 else -120.0
     edge = max(floor_dbfs, quiet_dbfs) + ONSET_MARGIN_DB / 2
     p = r
     while p - w >= 0 and level(p - w) <= level(p) - WALK_STEP_DB and level(p - w) > edge:
         p -= w
-    before = level(p - w)
-    rises_out_of = before if before > edge else -120.0  # flat: hiss or noise; else a fade from under the range
-    lowest = db_to_amplitude(max(rises_out_of + ONSET_MARGIN_DB, floor_dbfs + ONSET_MARGIN_DB,
-                                 quiet_dbfs + QUIET_MARGIN_DB))
+    before, earlier = level(p - w), level(p - 3 * w)
+    if before > edge or before < earlier + FADE_RISE_DB:  # flat: hiss, noise, silence
+        rises_out_of = max(before, level(p - 2 * w), earlier)
+    else:  # still rising steeply where it fell under the reply's range: a fade-in from below it
+        rises_out_of = -120.0
     a = max(p - 2 * w + 1, 0)
+    peak_before = float(np.abs(x[max(a - 2 * w, 0) : a]).max()) if a > 0 else 0.0
+    lowest = max(db_to_amplitude(max(rises_out_of + ONSET_MARGIN_DB, floor_dbfs + ONSET_MARGIN_DB,
+                                     quiet_dbfs + QUIET_MARGIN_DB)),
+                 peak_before * PEAK_MARGIN if rises_out_of > -120.0 else 0.0)
     hits = np.flatnonzero(np.abs(x[a : r + 1]) >= lowest)
     return a + int(hits[0]) if hits.size else max(r - w + 1, 0)
 

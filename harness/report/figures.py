@@ -111,29 +111,53 @@ def stage_waterfall(runs: list[RunData]) -> str | None:
         rows.append((r.label, vals, float(np.mean([t["latency_ms"] for t in staged]))))
     if not rows:
         return None
+    return _stage_bars(rows, "ms after end of speech (mean per stage over turns with a trace; | = their mean latency)",
+                       budget=True)
+
+
+def turn_waterfall(run: RunData, most: int = 20) -> str | None:
+    """The same, turn by turn, for the run's slowest turns with a stage breakdown: each bar sums
+    to that turn's latency (a stage whose event never came is merged into the next, as named)."""
+    staged = sorted((t for t in run.turns if t.get("stages_ms") and t.get("latency_ms") is not None),
+                    key=lambda t: -t["latency_ms"])[:most]
+    if not staged:
+        return None
+    rows = []
+    for t in staged:
+        merged = t.get("stages_merged") or {}
+        note = "".join(f" ({'+'.join(v)}→{k})" for k, v in merged.items())
+        rows.append((f"{t['call_id']} turn {t['turn']}{note}",
+                     [(k, t["stages_ms"].get(k) or 0.0) for k in STAGES], t["latency_ms"]))
+    return _stage_bars(rows, "ms after end of speech (| = the turn's latency)", budget=False)
+
+
+def _stage_bars(rows: list[tuple[str, list[tuple[str, float]], float | None]], xlabel: str, budget: bool) -> str:
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 0.9 + 0.7 * len(rows)))
+    fig, ax = plt.subplots(figsize=(7, 0.9 + (0.7 if budget else 0.32) * len(rows)))
     palette = {"turn_detection": "#bbbbbb", "stt_final": COLORS[0], "llm_ttft": COLORS[1],
                "tts_ttfb": COLORS[2], "transport": COLORS[3]}
-    for y, (_label, vals, p50) in enumerate(rows):
+    seen: set[str] = set()
+    for y, (_label, vals, total) in enumerate(rows):
         left = 0.0
         for k, v in vals:
-            if v is None:
-                continue
             ax.barh(y, v, left=left, color=palette[k], edgecolor="white",
-                    label=STAGE_LABELS[k] if y == 0 else None)
-            if v >= 40:
+                    label=STAGE_LABELS[k] if k not in seen else None)
+            seen.add(k)
+            if v >= 40 and budget:
                 ax.text(left + v / 2, y, f"{v:.0f}", ha="center", va="center", fontsize=7, color="white")
             left += v
-        if p50 is not None:
-            ax.plot([p50], [y], marker="|", color="black", ms=18)  # the mean latency: where the bar ends
-    lo_total = sum(lo for lo, _ in BUDGET_MS.values())
-    hi_total = sum(hi for _, hi in BUDGET_MS.values())
-    ax.axvspan(lo_total, hi_total, color="#2ca02c", alpha=0.08, label=f"budget {lo_total}–{hi_total} ms")
+        if total is not None:
+            ax.plot([total], [y], marker="|", color="black", ms=18 if budget else 9)
+    if budget:
+        lo_total = sum(lo for lo, _ in BUDGET_MS.values())
+        hi_total = sum(hi for _, hi in BUDGET_MS.values())
+        ax.axvspan(lo_total, hi_total, color="#2ca02c", alpha=0.08, label=f"budget {lo_total}–{hi_total} ms")
     ax.axvline(300, color="#999", ls="--", lw=1)
-    ax.set_yticks(range(len(rows)), [r[0] for r in rows])
-    ax.set_xlabel("ms after end of speech (mean per stage over turns with a trace; | = their mean latency)")
-    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.35 - 0.05 * len(rows)))
+    ax.set_yticks(range(len(rows)), [r[0] for r in rows], fontsize=None if budget else 7)
+    if not budget:
+        ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.35 - 0.05 * len(rows) if budget else -0.08))
     return to_svg(fig)
 
 

@@ -131,6 +131,10 @@ def build_report(runs: list[RunData], max_timelines: int = DEFAULT_MAX_TIMELINES
         figs.append(Figure("stage-waterfall", "Where the time goes", wf,
                            "mean of each stage (consecutive intervals from the agent's trace, EOS to heard), "
                            "laid end to end; the band is the budget table"))
+    tw = figures.turn_waterfall(runs[0])
+    if tw:
+        figs.append(Figure("turn-waterfall", f"Where the time goes, turn by turn ({runs[0].label})", tw,
+                           "the slowest turns with a trace; each bar is that turn's latency, stage by stage"))
     ot = figures.latency_over_time(runs)
     if ot:
         figs.append(Figure("latency-over-time", "Latency over the run", ot))
