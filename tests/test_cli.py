@@ -66,7 +66,7 @@ def test_run_writes_the_run_folder(tmp_path, quick_scenario):
     turns = [json.loads(line) for line in (folder / "turns.jsonl").read_text().splitlines()]
     assert run["schema"] == "turnbench.run/1" and run["status"] == "completed"
     assert run["scenario"]["sha256"] and run["fixtures"]["digest"] and run["machine"]["cores"]
-    assert summary["schema"] == "turnbench.summary/1" and summary["turns"] == 4 == len(turns)
+    assert summary["schema"] == "turnbench.summary/2" and summary["turns"] == 4 == len(turns)
     for key in ("latency_ms", "first_byte_ms", "false_interruption_rate", "false_interruption_rate_ci95",
                 "false_interruption_rate_n", "barge_in_success_rate", "backchannel_success_rate",
                 "no_response_rate", "barge_in_stop_ms", "turn_detection_ms", "stages_ms", "wer", "harness"):
@@ -77,7 +77,7 @@ def test_run_writes_the_run_folder(tmp_path, quick_scenario):
               "false_interruption_at_ms", "barge_in_stop_ms", "barge_in_success", "backchannel_ok", "no_response",
               "transcript", "wer", "turn_detection_ms", "stages_ms", "error"}
     for t in turns:
-        assert fields <= set(t) and t["schema"] == "turnbench.turn/1"
+        assert fields <= set(t) and t["schema"] == "turnbench.turn/2"
         assert t["latency_ms"] >= 0
 
 

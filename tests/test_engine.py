@@ -87,7 +87,7 @@ async def test_engine_process_speaks_its_protocol_over_a_unix_socket(quick, tmp_
             done = await recv()
             assert done["op"] == "call_done" and done["id"] == "t0-00000" and done["error"] is None
             assert [r["kind"] for r in done["rows"]] == ["utterance", "utterance"]
-            assert all(r["schema"] == "turnbench.turn/1" and r["call_id"] == "t0-00000" for r in done["rows"])
+            assert all(r["schema"] == "turnbench.turn/2" and r["call_id"] == "t0-00000" for r in done["rows"])
             assert all(abs(r["latency_ms"] - 300) < 10 for r in done["rows"])
             writer.write(b'{"op": "drain", "timeout_s": 5}\n{"op": "call", "id": "late", "index": 1}\n')
             await writer.drain()

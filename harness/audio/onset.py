@@ -219,6 +219,23 @@ def _onset(x: np.ndarray, power: np.ndarray, r: int, w: int, floor_dbfs: float, 
     return a + int(hits[0]) if hits.size else max(r - w + 1, 0)
 
 
+def _offset(x: np.ndarray, f: int, w: int, amp: float) -> int:
+    """The last sample of the sound whose 5 ms window fell under the threshold at `f`: the last
+    one at the threshold, and standing 14 dB above what follows (and 6 dB above its largest
+    sample), so noise after an abrupt stop does not extend it."""
+    after = x[f : f + 2 * w]
+    lowest = amp
+    if after.size:
+        rms = float(np.sqrt(np.mean(after * after)))
+        lowest = max(amp, rms * db_to_amplitude(ONSET_MARGIN_DB), float(np.abs(after).max()) * PEAK_MARGIN)
+    b = max(f - w, 0)
+    for level in (lowest, amp):
+        tail = np.flatnonzero(np.abs(x[b:f]) >= level)
+        if tail.size:
+            return b + int(tail[-1])
+    return f - 1
+
+
 def reply_intervals(samples: np.ndarray, floor_dbfs: float, min_gap_samples: int,
                     cfg: DetectorConfig = DEFAULT_DETECTOR) -> list[Interval]:
     """The agent's talk spurts, each at a threshold set by its own speech level.
@@ -243,9 +260,7 @@ def reply_intervals(samples: np.ndarray, floor_dbfs: float, min_gap_samples: int
         for run in _runs(power[lo : hi + 1], thr):
             r, f = lo + run.start, lo + run.end + 1  # first index over, first index under again
             start = _onset(x, power, r, w, floor_dbfs, quiet)
-            b = max(f - w, 0)
-            tail = np.flatnonzero(np.abs(x[b:f]) >= amp)
-            end = b + int(tail[-1]) if tail.size else f - 1
+            end = _offset(x, f, w, amp)
             if spurts and start <= spurts[-1].end:
                 spurts[-1] = Interval(spurts[-1].start, max(spurts[-1].end, end))
             else:

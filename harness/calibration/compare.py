@@ -78,6 +78,8 @@ class Comparison:
     """Turns left out because a lost packet held the measured onset or stop."""
     by_case: dict[str, list[float]] = field(default_factory=dict)
     """Latency |error| per case: which behaviour a transport mismeasures."""
+    by_case_net: dict[str, list[float]] = field(default_factory=dict)
+    """The same net of the loopback (where both ends' stamps pair up)."""
 
     def add(self, case: str, measured: TurnResult, truth: TurnTruth | None,
             transport_ms: dict[str, float | None] | None = None,
@@ -105,6 +107,8 @@ class Comparison:
                 delay = transport_ms.get(name)
                 if name in self.net and delay is not None:
                     self.net[name].append(abs(m - t - delay))
+                    if name == "latency_ms":
+                        self.by_case_net.setdefault(case, []).append(abs(m - t - delay))
         if transport_ms.get("latency_ms") is not None and measured.latency_ms is not None:
             self.transport.append(transport_ms["latency_ms"])
         if truth.latency_ms is not None and truth.programmed_delay_ms is not None:
@@ -187,7 +191,10 @@ class Comparison:
                 "oracle_slip_ms": {"median": round(float(np.median(slip)), 3),
                                    "p99": round(float(np.percentile(slip, 99)), 3)},
                 "latency_error_by_case_ms": {c: {"median": round(float(np.median(v)), 3),
-                                                 "max": round(float(np.max(v)), 3), "n": len(v)}
+                                                 "max": round(float(np.max(v)), 3), "n": len(v),
+                                                 **({"net_p99": round(float(np.percentile(self.by_case_net[c], 99)), 3),
+                                                     "net_max": round(float(np.max(self.by_case_net[c])), 3)}
+                                                    if self.by_case_net.get(c) else {})}
                                              for c, v in self.by_case.items()},
                 "bounds": checks, "mismatches": self.mismatches[:50], "cases": cases or [],
                 "harness": harness, "pass": bool(ok)}

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from harness.audio.fixtures import FixtureLibrary
-from harness.cli.common import EXIT_FAILED, EXIT_OK
+from harness.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
 from harness.cli.options import fixtures_option, impairment_options
 from harness.transports.registry import transport_names
 
@@ -20,7 +20,11 @@ from harness.transports.registry import transport_names
 @impairment_options
 @click.option("--calls-per-case", type=click.IntRange(1, 20), default=2, show_default=True,
               help="Calls per programmed behaviour (7 turns each; all run side by side).")
-@click.option("--quick", is_flag=True, help="Only 4 of the 8 behaviours (paced, noise floor, burst, false interruptions).")
+@click.option("--quick", is_flag=True, help="Only 4 of the behaviours (paced, noise floor, burst, false interruptions).")
+@click.option("--listen", is_flag=True,
+              help="Hint-free: call the listening oracle as any agent (no turnbench hints) and score latency against "
+                   "its log, pairing turns by where speech ended (clean, noise floor, leading silence, bursts, "
+                   "quiet voice with nothing between replies).")
 @click.option("--json", "as_json", is_flag=True, help="Print the calibration document (turnbench.calibration/1).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the calibration document to this file.")
@@ -29,8 +33,8 @@ from harness.transports.registry import transport_names
                    "loopback delay and machine stalls included.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the oracles' random delays.")
 @fixtures_option
-def calibrate(transport: str, impairment, calls_per_case: int, quick: bool, as_json: bool, out: Path | None,
-              strict: bool, seed: int, fixtures_dir: Path | None) -> None:
+def calibrate(transport: str, impairment, calls_per_case: int, quick: bool, listen: bool, as_json: bool,
+              out: Path | None, strict: bool, seed: int, fixtures_dir: Path | None) -> None:
     """Run fixed oracle behaviours and report how far each measurement is from the truth.
 
     Per metric: the median and p99 of |measured - true|, raw and net of the transport's own
@@ -50,6 +54,12 @@ def calibrate(transport: str, impairment, calls_per_case: int, quick: bool, as_j
     def progress(done: int, total: int) -> None:
         if tty or done == total:
             click.echo(f"\rcalibrating: {done}/{total} calls", nl=False, err=True)
+
+    if listen:
+        if impairment is not None:
+            fail("--listen scores the bare transport: drop --impair", EXIT_USAGE)
+        _listen(lib, calls_per_case, transport, seed, progress, as_json, out)
+        return
 
     from harness.calibration.compare import STRICT_BOUNDS
     report = asyncio.run(run_calibration(lib, cases, calls_per_case, transport, seed,
@@ -93,5 +103,28 @@ def calibrate(transport: str, impairment, calls_per_case: int, quick: bool, as_j
             click.echo(f"  [{'pass' if chk['pass'] else 'FAIL'}] {chk['check']} (got {chk['value']})")
         for m in report["mismatches"][:10]:
             click.echo(f"  mismatch: {m}")
+        click.echo("PASS" if report["pass"] else "FAIL")
+    raise SystemExit(EXIT_OK if report["pass"] else EXIT_FAILED)
+
+
+def _listen(lib: FixtureLibrary, calls_per_case: int, transport: str, seed: int, progress, as_json: bool,
+            out: Path | None) -> None:
+    from harness.calibration.listening import calibrate_listening
+    report = asyncio.run(calibrate_listening(lib, calls_per_case, transport, seed, progress))
+    click.echo("", err=True)
+    text = json.dumps(report, indent=1, allow_nan=False)
+    if out:
+        out.write_text(text + "\n")
+    if as_json:
+        click.echo(text)
+    else:
+        e = report["latency_error_ms"]
+        click.echo(f"hint-free calibration over {transport} against the listening oracle "
+                   f"(hangover {report['hangover_ms']:g} ms; the loopback's delay included):")
+        for name, c in report["by_case"].items():
+            click.echo(f"  {name:22} |error| median {c['median_abs_error_ms']} ms, max {c['max_abs_error_ms']} ms "
+                       f"(n={c['n']})")
+        click.echo(f"  all: median {e['median_abs_error_ms']} ms, max {e['max_abs_error_ms']} ms (n={e['n']}); "
+                   f"turns not paired: {report['turns_unpaired']}")
         click.echo("PASS" if report["pass"] else "FAIL")
     raise SystemExit(EXIT_OK if report["pass"] else EXIT_FAILED)

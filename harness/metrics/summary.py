@@ -1,4 +1,4 @@
-"""`summary.json` (schema turnbench.summary/1) from the turns of a run."""
+"""`summary.json` (schema turnbench.summary/2) from the turns of a run."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from harness.metrics import catalog
 from harness.metrics.catalog import STAGE_SEED, STAGES
 from harness.metrics.stats import percentile_summary, rate
 
-SUMMARY_SCHEMA = "turnbench.summary/1"
+SUMMARY_SCHEMA = "turnbench.summary/2"
+"""/2: `stages_ms` summarises the consecutive stages of turnbench.turn/2 (with `turn_detection`)."""
 
 
 def summarize(turns: Iterable[dict], *, calls: int, target: str, transport: str, scenario: str,

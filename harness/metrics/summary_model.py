@@ -1,4 +1,4 @@
-"""The typed form of summary.json (schema `turnbench.summary/1`): what readers may rely on.
+"""The typed form of summary.json (schema `turnbench.summary/2`): what readers may rely on.
 
 Built from the metric catalogue, so a metric declared there is typed here too. Extra fields
 are allowed (the schema grows by adding fields, never by renaming); a field of the wrong type

@@ -20,7 +20,9 @@ from harness.metrics.envelope import peaks
 from harness.playout import HeardAudio, play_out
 from harness.records.timeline import CallTimeline, PlannedTurn
 
-TURN_SCHEMA = "turnbench.turn/1"
+TURN_SCHEMA = "turnbench.turn/2"
+"""/2: `stages_ms` are consecutive intervals that sum to the latency (with `turn_detection`); /1 held
+the durations the agents reported, now `stages_reported_ms`."""
 STOP_SILENCE_MS = 250.0
 FI_KINDS = ("utterance", "paused", "filler", "barge_in")
 RESPONSE_KINDS = ("utterance", "paused", "filler", "barge_in")

@@ -100,7 +100,7 @@ def load_run(path: Path | str, label: str | None = None) -> RunData:
         raise RunInputError(f"{path}: no such run folder or summary.json")
     schema = str(summary.get("schema", "")) if isinstance(summary, dict) else ""
     if not schema.startswith("turnbench.summary/"):
-        raise RunInputError(f"{folder / 'summary.json'}: schema is {schema!r}, expected turnbench.summary/1")
+        raise RunInputError(f"{folder / 'summary.json'}: schema is {schema!r}, expected turnbench.summary/2 (or /1)")
     try:
         validate_summary(summary, path if path.is_file() else folder / "summary.json")
     except InputError as e:
