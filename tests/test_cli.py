@@ -177,6 +177,18 @@ def test_agent_serve_needs_exactly_one_agent():
     assert result.exit_code == 2 and "unknown llm provider 'gpt-99'" in result.output
 
 
+def test_hint_free_calibration_takes_the_bare_transport_only():
+    result = CliRunner().invoke(main, ["calibrate", "--listen", "--impair", "wifi"])
+    assert result.exit_code == 2 and "--listen scores the bare transport" in result.output
+
+
+def test_oracle_options_validate_the_real_agent_audio_settings():
+    for args, what in ((["--hiss-dbfs", "-45,10"], "hiss range"), (["--agent-rate", "11025"], "agent-rate"),
+                       (["--level-cycle-dbfs", "-45,7"], "level")):
+        result = CliRunner().invoke(main, ["agent", "serve", "--oracle", *args])
+        assert result.exit_code == 2 and what in result.output, result.output
+
+
 def _children(pid: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
     return [int(x) for x in out.split()]

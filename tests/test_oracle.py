@@ -92,6 +92,11 @@ def test_reply_shapes_are_what_the_cases_program():
     # a fade-in: the first 2 ms far under the next 20 ms, truth unchanged (the first voice sample)
     for r in _replies(fade_in_ms="60"):
         assert r.runs[0][0] == 0 and _db(r.audio[:32]) < _db(r.audio[320:640]) - 20
+    # recorded speech: a shipped utterance at the programmed active level, truth from its own speech runs
+    from harness.audio.onset import active_level_dbfs
+    for r in _replies(voice="recorded", level_dbfs=-27, leading_silence_ms=100)[:2]:
+        assert 1600 <= r.runs[0][0] < 1600 + 320 and not r.audio[:1600].any()
+        assert abs(active_level_dbfs(r.audio[1600:].astype(float) / 32768) + 27) < 0.5
     # made at 8 kHz and resampled: the words' abrupt edges ring into the silent gaps between them
     def ringing(r):
         a, b = r.runs

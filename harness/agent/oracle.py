@@ -19,7 +19,7 @@ import numpy as np
 
 from harness.agent.oracle_config import OracleConfig
 from harness.agent.oracle_listen import SpeechFinder
-from harness.agent.oracle_voice import synth_reply_pcm, white_noise
+from harness.agent.oracle_voice import recorded_reply, speech_runs, synth_reply_pcm, white_noise
 from harness.audio.frames import FRAME_SAMPLES, SAMPLE_NS, SAMPLE_RATE, float_to_pcm16
 from harness.audio.resample import resample
 from harness.clock import sleep_until
@@ -236,21 +236,36 @@ class OracleSession:
         hiss = int(cfg.hiss_ms * SAMPLE_RATE / 1000) if cfg.hiss_dbfs is not None else 0
         lead = max(int(cfg.leading_silence_ms * SAMPLE_RATE / 1000), hiss)
         shaped = cfg.noise_dbfs is not None or hiss or cfg.fade_in_ms != "0" or cfg.agent_rate != SAMPLE_RATE
-        pcm, runs, voice = synth_reply_pcm(cfg.reply_ms, self._rng, level, lead, with_voice=shaped)
-        if shaped:
-            pcm = float_to_pcm16(self._shape(voice, lead, hiss))
+        if cfg.voice == "recorded":
+            spoken, (starts, ends) = recorded_reply(self._reply_count - 1, float(level))
+            voice = np.concatenate([np.zeros(lead, np.float32), spoken])
+            if self._fade(voice, lead):  # the truth is the faded voice's own speech runs
+                starts, ends = speech_runs(voice[lead:])
+            runs = (starts + lead, ends + lead)
+            pcm = float_to_pcm16(self._shape(voice, lead, hiss, faded=True) if shaped else voice)
+        else:
+            pcm, runs, voice = synth_reply_pcm(cfg.reply_ms, self._rng, level, lead, with_voice=shaped)
+            if shaped:
+                pcm = float_to_pcm16(self._shape(voice, lead, hiss))
         reply = _Reply(idx, pcm, None, heard_at_ns - int(lead * SAMPLE_NS), runs=runs)
         self._pending = reply
         self._replies.append(reply)
         self._wake.set()
 
-    def _shape(self, voice: np.ndarray, lead: int, hiss: int) -> np.ndarray:
-        """What real agents do to a reply's audio: a fade-in, hiss before the first word, a voice made
-        at another rate and resampled, a noise floor. The truth stays the voice's own samples."""
+    def _fade(self, voice: np.ndarray, lead: int) -> bool:
+        """Fade the reply in (in place), as programmed; whether it did."""
         cfg = self.cfg
         fade = int(cfg.fade_in.draw(self._rng) * SAMPLE_RATE / 1000) if cfg.fade_in_ms != "0" else 0
         if fade:
             voice[lead : lead + fade] *= np.arange(1, fade + 1, dtype=np.float32) / fade
+        return bool(fade)
+
+    def _shape(self, voice: np.ndarray, lead: int, hiss: int, faded: bool = False) -> np.ndarray:
+        """What real agents do to a reply's audio: a fade-in, hiss before the first word, a voice made
+        at another rate and resampled, a noise floor. The truth stays the voice's own samples."""
+        cfg = self.cfg
+        if not faded:
+            self._fade(voice, lead)
         if cfg.agent_rate != SAMPLE_RATE:  # as if made at agent_rate: band-limited there, back to 16 kHz
             voice = resample(resample(voice, SAMPLE_RATE, cfg.agent_rate), cfg.agent_rate, SAMPLE_RATE)[: len(voice)]
         if hiss:

@@ -63,6 +63,9 @@ class OracleConfig(BaseModel):
     chunk_ms: float = Field(20.0, gt=0, le=10_000, description="audio per binary message")
     burst: float = Field(1.0, ge=0, le=1000, description="sending speed vs real time (1 = paced, 4 = 4x faster, 0 = all at once)")
     level_dbfs: float = Field(-20.0, ge=-120, le=0, description="voice level (RMS)")
+    voice: Literal["synthetic", "recorded"] = Field(
+        "synthetic", description="synthetic: harmonic words with sample-exact edges; recorded: the shipped "
+                                 "utterance recordings in turn (real speech, for tools that need a speech VAD to hear it)")
     level_cycle_dbfs: list[float] | None = Field(
         None, min_length=1, description="reply levels in turn, repeating (overrides level_dbfs): -45,-36,-26")
     fade_in_ms: str = Field("0", description="each reply's fade-in from silence: 50, uniform:30:80 (a soft attack)")

@@ -108,3 +108,29 @@ def synth_reply_pcm(duration_ms: float, rng: np.random.Generator, level_dbfs: fl
 def white_noise(n: int, level_dbfs: float, rng: np.random.Generator) -> np.ndarray:
     """Gaussian white noise with the given RMS level."""
     return (rng.standard_normal(n) * db_to_amplitude(level_dbfs)).astype(np.float32)
+
+
+@lru_cache(maxsize=64)
+def recorded_reply(k: int, level_dbfs: float) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Reply `k` spoken by a real voice: the k-th shipped utterance fixture (in turn), from its first
+    to its last speech sample, at `level_dbfs` active speech level; and the [start, end) runs of
+    what the fixtures' own audible rule calls speech in that clean recording (the truth's voice).
+    For tools that only answer to speech a voice-activity model recognises (the synthetic voice
+    is not speech to them)."""
+    from harness.audio.fixtures import FixtureLibrary
+    from harness.audio.onset import active_level_dbfs
+    lib = FixtureLibrary.load()
+    utterances = sorted(f for f, fx in lib.fixtures.items() if fx.kind == "utterance")
+    fx = lib[utterances[k % len(utterances)]]
+    a, b = int(round(fx.segments[0][0] * SAMPLE_RATE)), int(round(fx.end_of_turn_s * SAMPLE_RATE)) + 1
+    voice = fx.samples[a:b].astype(np.float32) / 32768.0
+    voice *= db_to_amplitude(level_dbfs - active_level_dbfs(voice))
+    return voice, speech_runs(voice)
+
+
+def speech_runs(voice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[start, end) of each stretch of a clean recording that the fixtures' audible rule calls speech
+    (5 ms RMS at -50 dBFS, refined to the sample)."""
+    from harness.audio.onset import audible_intervals, threshold_dbfs
+    ivs = audible_intervals(voice, threshold_dbfs(-120.0))
+    return (np.array([iv.start for iv in ivs], dtype=np.int64), np.array([iv.end + 1 for iv in ivs], dtype=np.int64))
