@@ -19,7 +19,7 @@ import numpy as np
 
 from harness.agent.oracle_config import OracleConfig
 from harness.agent.oracle_listen import SpeechFinder
-from harness.agent.oracle_voice import recorded_reply, speech_runs, synth_reply_pcm, white_noise
+from harness.agent.oracle_voice import recorded_reply, synth_reply_pcm, white_noise
 from harness.audio.frames import FRAME_SAMPLES, SAMPLE_NS, SAMPLE_RATE, float_to_pcm16
 from harness.audio.resample import resample
 from harness.clock import sleep_until
@@ -239,10 +239,8 @@ class OracleSession:
         if cfg.voice == "recorded":
             spoken, (starts, ends) = recorded_reply(self._reply_count - 1, float(level))
             voice = np.concatenate([np.zeros(lead, np.float32), spoken])
-            if self._fade(voice, lead):  # the truth is the faded voice's own speech runs
-                starts, ends = speech_runs(voice[lead:])
-            runs = (starts + lead, ends + lead)
-            pcm = float_to_pcm16(self._shape(voice, lead, hiss, faded=True) if shaped else voice)
+            runs = (starts + lead, ends + lead)  # the recording's own speech, its first sample the reply's
+            pcm = float_to_pcm16(self._shape(voice, lead, hiss) if shaped else voice)
         else:
             pcm, runs, voice = synth_reply_pcm(cfg.reply_ms, self._rng, level, lead, with_voice=shaped)
             if shaped:
@@ -252,20 +250,13 @@ class OracleSession:
         self._replies.append(reply)
         self._wake.set()
 
-    def _fade(self, voice: np.ndarray, lead: int) -> bool:
-        """Fade the reply in (in place), as programmed; whether it did."""
+    def _shape(self, voice: np.ndarray, lead: int, hiss: int) -> np.ndarray:
+        """What real agents do to a reply's audio: a fade-in, hiss before the first word, a voice made
+        at another rate and resampled, a noise floor. The truth stays the voice's own samples."""
         cfg = self.cfg
         fade = int(cfg.fade_in.draw(self._rng) * SAMPLE_RATE / 1000) if cfg.fade_in_ms != "0" else 0
         if fade:
             voice[lead : lead + fade] *= np.arange(1, fade + 1, dtype=np.float32) / fade
-        return bool(fade)
-
-    def _shape(self, voice: np.ndarray, lead: int, hiss: int, faded: bool = False) -> np.ndarray:
-        """What real agents do to a reply's audio: a fade-in, hiss before the first word, a voice made
-        at another rate and resampled, a noise floor. The truth stays the voice's own samples."""
-        cfg = self.cfg
-        if not faded:
-            self._fade(voice, lead)
         if cfg.agent_rate != SAMPLE_RATE:  # as if made at agent_rate: band-limited there, back to 16 kHz
             voice = resample(resample(voice, SAMPLE_RATE, cfg.agent_rate), cfg.agent_rate, SAMPLE_RATE)[: len(voice)]
         if hiss:
