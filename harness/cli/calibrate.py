@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -49,7 +50,7 @@ def calibrate(transport: str, impairment, calls_per_case: int, quick: bool, list
     lib = FixtureLibrary.load(fixtures_dir)
     cases = tuple(c for c in CASES if not quick or c.name in QUICK_CASES)
 
-    tty = click.get_text_stream("stderr").isatty()
+    tty = sys.stderr.isatty()
 
     def progress(done: int, total: int) -> None:
         if tty or done == total:
