@@ -8,7 +8,7 @@ import pytest
 
 from harness.audio.frames import SAMPLE_NS
 from harness.calibration.run import _transport_delays, impairment_effects
-from harness.metrics.turns import analyze_call
+from harness.metrics.turns import analyze_call, hear
 from harness.records.impairment import ImpairmentLog
 from harness.records.received import AudioReceived, PlayoutCleared
 from tests.fakes.timelines import MS, FakeTimeline
@@ -137,12 +137,12 @@ def test_net_of_the_loopback_pairs_a_stop_only_when_the_caller_heard_its_sample(
     stop = last_sample_ns(A + 12 * 20 * MS, 160)
     tl, r = impaired_call(WORD_GAP, WORD_GAP_CLEAR)
     # the caller heard the sample the truth stops on: the stop is its chunk's heard shift
-    net = _transport_delays(tl, stamps_as_without_the_path(tl), 0, truth_of_stop(tl, stop, 12, None))
+    net = _transport_delays(tl, hear(tl)[0], stamps_as_without_the_path(tl), 0, truth_of_stop(tl, stop, 12, None))
     assert net["barge_in_stop_ms"] == pytest.approx((D + STALL) / 1e6, abs=0.01)
     # cut deeper (in the word gap): it never did, and no stamped message pairs up with that stop
     tl, r = impaired_call(WORD_GAP, WORD_GAP_CLEAR, post_clear_ns=WORD_GAP_CLEAR + D)
     for by_clear in (None, 0):  # nor the clear's own delay, had the oracle's model had it cut there
-        net = _transport_delays(tl, stamps_as_without_the_path(tl), 0, truth_of_stop(tl, stop, 12, by_clear))
+        net = _transport_delays(tl, hear(tl)[0], stamps_as_without_the_path(tl), 0, truth_of_stop(tl, stop, 12, by_clear))
         assert net["barge_in_stop_ms"] is None
 
 
@@ -153,7 +153,7 @@ def test_net_of_the_loopback_pairs_a_slightly_early_cut_with_the_clear_that_made
     early = WORD_GAP_CLEAR + D + STALL - 2 * MS - MS // 10
     tl, r = impaired_call(WORD_GAP, WORD_GAP_CLEAR, post_clear_ns=early)
     assert heard_stop_ns(tl, r) == pytest.approx(early - SAMPLE_NS, abs=SAMPLE_NS)
-    net = _transport_delays(tl, stamps_as_without_the_path(tl), 0, truth_of_stop(tl, stop, 12, None))
+    net = _transport_delays(tl, hear(tl)[0], stamps_as_without_the_path(tl), 0, truth_of_stop(tl, stop, 12, None))
     assert net["barge_in_stop_ms"] == pytest.approx((early - WORD_GAP_CLEAR) / 1e6, abs=0.001)
 
 
@@ -163,14 +163,14 @@ def test_net_of_the_loopback_pairs_a_stop_one_wire_sample_past_the_callers_chunk
     # can end a sample or two after the caller's copy of it, which the caller still heard whole
     stop = last_sample_ns(A + 12 * 20 * MS, 160 + past_end)
     tl, r = impaired_call(WORD_GAP, WORD_GAP_CLEAR)
-    net = _transport_delays(tl, stamps_as_without_the_path(tl), 0, truth_of_stop(tl, stop, 12, None))
+    net = _transport_delays(tl, hear(tl)[0], stamps_as_without_the_path(tl), 0, truth_of_stop(tl, stop, 12, None))
     assert net["barge_in_stop_ms"] == pytest.approx((D + STALL) / 1e6, abs=0.01)
 
 
 def test_net_of_the_loopback_leaves_out_a_stop_more_than_a_wire_sample_past_what_was_heard():
     stop = last_sample_ns(A + 12 * 20 * MS, 160 + 4)
     tl, r = impaired_call(WORD_GAP, WORD_GAP_CLEAR)
-    net = _transport_delays(tl, stamps_as_without_the_path(tl), 0, truth_of_stop(tl, stop, 12, None))
+    net = _transport_delays(tl, hear(tl)[0], stamps_as_without_the_path(tl), 0, truth_of_stop(tl, stop, 12, None))
     assert net["barge_in_stop_ms"] is None
 
 

@@ -154,8 +154,9 @@ class OracleSession:
         if self._triggers and self._triggers[0][0] < self._received:
             due = []
             while self._triggers and self._triggers[0][0] < self._received:
-                due.append(self._triggers.pop(0))
-            asyncio.get_running_loop().call_soon(self._fire, due, arrival_ns)
+                sample, _, what, idx = self._triggers.pop(0)
+                due.append((what, idx, sample, arrival_ns))
+            asyncio.get_running_loop().call_soon(self._fire, due)
 
     def _listen(self, pcm16: np.ndarray, arrival_ns: int) -> None:
         """Listening mode: each speech edge the rule finds is a trigger, turns numbered in order."""
@@ -163,22 +164,20 @@ class OracleSession:
         for edge in self._ears.feed(pcm16, arrival_ns):
             if edge.what == "speech":
                 idx = len(self._turns)
-                self._turns[idx] = {"kind": "utterance", "segments": [(edge.sample, edge.sample)]}
-                self.truth[idx] = TurnTruth(self.call_id, idx, "utterance", segments=[[edge.sample, edge.sample]])
+                self.truth[idx] = TurnTruth(self.call_id, idx, "utterance")
+                first = edge.sample
             else:
                 idx = len(self._turns) - 1
-                self._turns[idx]["segments"] = [(self._turns[idx]["segments"][0][0], edge.sample)]
-                self.truth[idx].segments = [[self._turns[idx]["segments"][0][0], edge.sample]]
-            due.append((edge.sample, 0, edge.what, idx, edge.arrival_ns))
+                first = self._turns[idx]["segments"][0][0]
+            self._turns[idx] = {"kind": "utterance", "segments": [(first, edge.sample)]}
+            self.truth[idx].segments = [[first, edge.sample]]
+            due.append((edge.what, idx, edge.sample, edge.arrival_ns))
         if due:
-            asyncio.get_running_loop().call_soon(self._fire_at, due)
+            asyncio.get_running_loop().call_soon(self._fire, due)
 
-    def _fire_at(self, due: list[tuple[int, int, str, int, int]]) -> None:
-        for sample, _, what, idx, arrival_ns in due:
-            getattr(self, f"_on_{what}")(idx, arrival_ns, sample)
-
-    def _fire(self, due: list[tuple[int, int, str, int]], arrival_ns: int) -> None:
-        for sample, _, what, idx in due:
+    def _fire(self, due: list[tuple[str, int, int, int]]) -> None:
+        """Run each due trigger: (what, turn, stream sample, arrival of the frame holding it)."""
+        for what, idx, sample, arrival_ns in due:
             getattr(self, f"_on_{what}")(idx, arrival_ns, sample)
 
     # -- behaviour ----------------------------------------------------------------------------

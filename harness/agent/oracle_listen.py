@@ -44,7 +44,7 @@ class SpeechFinder:
         if loud.size:
             starts = np.flatnonzero(np.diff(np.r_[self._last_loud, loud]) - 1 >= self.hangover)
             if not self._in_speech and (not starts.size or starts[0] != 0):
-                starts = np.r_[0, starts]  # speech that resumes before a hangover's silence went by
+                starts = np.r_[0, starts]  # the call's first speech, within a hangover of its start
             for g in starts:  # a new stretch of speech begins at loud[g]
                 if self._in_speech:
                     prev = self._last_loud if g == 0 else int(loud[g - 1])

@@ -69,23 +69,12 @@ def audible_intervals(samples: np.ndarray, threshold_db: float,
                       cfg: DetectorConfig = DEFAULT_DETECTOR) -> list[Interval]:
     """Every maximal audible stretch of `samples` at `threshold_db`, sample-accurate."""
     x = np.asarray(samples, dtype=np.float64)
-    if x.size == 0:
-        return []
     w = max(1, int(round(cfg.sample_rate * cfg.window_ms / 1000)))
     thr = db_to_amplitude(threshold_db)
-    energy = np.concatenate(([0.0], np.cumsum(x * x)))
-    idx = np.arange(x.size)
-    lo = np.maximum(idx - w + 1, 0)
-    mean_sq = (energy[idx + 1] - energy[lo]) / w  # trailing window, zero-padded before the start
-    active = mean_sq >= thr * thr
-    if not active.any():
-        return []
-    edges = np.diff(active.astype(np.int8), prepend=0, append=0)
-    rises = np.flatnonzero(edges == 1)
-    falls = np.flatnonzero(edges == -1)  # first inactive index after each run
     loud = np.abs(x) >= thr
     out: list[Interval] = []
-    for r, f in zip(rises, falls):
+    for run in _runs(_window_power(x, w), threshold_db):  # trailing 5 ms windows over the threshold
+        r, f = run.start, run.end + 1  # first index over, first index under again
         a = max(r - w + 1, 0)
         hits = np.flatnonzero(loud[a : r + 1])
         start = a + int(hits[0]) if hits.size else int(r)
@@ -145,8 +134,9 @@ FADE_RISE_DB = 6.0
 """Under the reply's range, a fade-in still rises this much over 10 ms; a floor (even a coarsely
 quantised one) never does."""
 PEAK_MARGIN = 2.0
-"""...and, rising out of a floor, twice (6 dB over) the largest sample of the 10 ms before: noise
-that a codec quantised coarsely (G.711 at -60 dBFS) peaks further over its RMS than white noise."""
+"""Rising out of a floor, an onset (or an offset, falling into one) also stands at twice (6 dB
+over) the floor's largest sample in 10 ms: noise that a codec quantised coarsely (G.711 at
+-60 dBFS) peaks further over its RMS than white noise."""
 ACTIVE_MARGIN_DB = 15.9
 """ITU-T P.56's margin: the active level is the mean power over blocks within 15.9 dB of it."""
 WALK_STEP_DB = 1.0

@@ -15,7 +15,7 @@ from harness.calibration.compare import DEFAULT_BOUNDS, IMPAIRED_BOUNDS, WEBRTC_
 from harness.caller.call import CallSettings
 from harness.caller.runner import RunOutcome, RunSpec, run_calls
 from harness.metrics.turns import AnalysisSettings, TurnResult, agent_spurts, hear
-from harness.playout import CatchUp, play_out
+from harness.playout import CatchUp, HeardAudio, play_out
 from harness.records.timeline import CallTimeline
 from harness.transports.impair import ImpairmentProfile
 
@@ -55,10 +55,14 @@ async def calibrate(fixtures: FixtureLibrary, cases: tuple[Case, ...] = CASES, c
     # WebRTC's packetisation and codec delay is not in any stamp: allow one
     # packet plus Opus's look-ahead when judging what the caller heard at a barge-in's start
     comp = Comparison(threshold_ms=threshold, codec_ms=WEBRTC_CODEC_MS if transport == "webrtc" else 0.0)
+    heard: dict[tuple[str, str], HeardAudio] = {}  # per call, not per turn: hearing a call is the costly part
     for case, srv in zip(cases, servers):
         truth = {(t.call_id, t.turn): t for t in srv.truth}
         for r in run.results[case.name]:
-            _score_turn(comp, case.name, r, truth.get((r.call_id, r.turn)), run.timelines.get((case.name, r.call_id)),
+            tl = run.timelines.get((case.name, r.call_id))
+            if tl is not None and (case.name, r.call_id) not in heard:
+                heard[case.name, r.call_id] = hear(tl)[0]
+            _score_turn(comp, case.name, r, truth.get((r.call_id, r.turn)), tl, heard.get((case.name, r.call_id)),
                         srv.message_stamps.get(r.call_id), transport, impairment)
     late = [x for o in run.outcomes for x in o.lateness_ms]
     health = RunOutcome(lateness_ms=late, loop_lag_p99_ms=max((o.loop_lag_p99_ms or 0) for o in run.outcomes),
@@ -130,10 +134,10 @@ class _CaseRun:
         return servers
 
 
-def _score_turn(comp: Comparison, case: str, r: TurnResult, t, tl: CallTimeline | None, stamps,
-                transport: str, impairment: ImpairmentProfile | None) -> None:
+def _score_turn(comp: Comparison, case: str, r: TurnResult, t, tl: CallTimeline | None, heard: HeardAudio | None,
+                stamps, transport: str, impairment: ImpairmentProfile | None) -> None:
     """Pair one measured turn with the oracle's truth, net of the transport and the path."""
-    delays = _transport_delays(tl, stamps, r.turn, t)
+    delays = _transport_delays(tl, heard, stamps, r.turn, t)
     added = impairment_effects(tl, r) if impairment is not None else None
     if added is None and impairment is not None:
         comp.excluded += 1  # a lost packet held (or sat next to) the onset or the stop: the truth changed
@@ -149,20 +153,21 @@ def _score_turn(comp: Comparison, case: str, r: TurnResult, t, tl: CallTimeline 
                  impairment_ms={k: v["up"] + v["down"] for k, v in (added or {}).items() if v is not None})
 
 
-def _transport_delays(tl: CallTimeline | None, stamps: tuple[list[int], list[int], list[int], list[int]] | None,
+def _transport_delays(tl: CallTimeline | None, heard: HeardAudio | None,
+                      stamps: tuple[list[int], list[int], list[int], list[int]] | None,
                       index: int, truth) -> dict[str, float | None]:
     """What the loopback added to a turn's numbers, from both ends' stamps of the same messages:
     the EOS (or barge-in start) frame on the way up, plus how much later the caller heard the
     reply's onset chunk (or the stop's last chunk) start than the oracle's playout model did,
     which includes queueing behind earlier chunks that the loopback delayed. For first byte,
-    the onset chunk's own arrival delay instead. Keys are the metrics they correct."""
-    if tl is None or stamps is None or truth is None:
+    the onset chunk's own arrival delay instead. Keys are the metrics they correct. `heard`: the
+    call as the caller heard it (`metrics.turns.hear`)."""
+    if tl is None or heard is None or stamps is None or truth is None:
         return {}
     arrivals, oracle_sends, oracle_heard, clear_sends = stamps
     turn = next((t for t in tl.turns if t.index == index), None)
     if turn is None:
         return {}
-    heard, _ = hear(tl)
     first = np.full(len(tl.audio_len), -1, dtype=np.int64)
     idx = np.flatnonzero(np.diff(heard.chunk, prepend=-1) != 0)
     idx = idx[heard.chunk[idx] >= 0]

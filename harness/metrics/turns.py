@@ -105,7 +105,10 @@ def agent_spurts(heard: HeardAudio, detector: DetectorConfig = DEFAULT_DETECTOR)
 
     The floor is estimated over everything heard from the agent's first audio on: a gap in what
     it sent is silence to the listener, as it is on any phone line."""
-    ivs = _spurt_intervals(heard, detector)
+    return _spurts(heard, _spurt_intervals(heard, detector))
+
+
+def _spurts(heard: HeardAudio, ivs: list[Interval]) -> list[Spurt]:
     return [Spurt(heard.time_ns(iv.start), heard.time_ns(iv.end),
                   int(heard.arrivals_ns[heard.chunk[iv.start]])) for iv in ivs]
 
@@ -142,15 +145,15 @@ def hear(tl: CallTimeline, detector: DetectorConfig = DEFAULT_DETECTOR) -> tuple
     noise late), played out again without that stale audio, as a jitter buffer would (see
     `harness.playout`)."""
     heard = play_out(tl.audio, tl.t0_ns, tl.clears)
-    spurts_at = [(iv.start, iv.end) for iv in _spurt_intervals(heard, detector)]
+    ivs = _spurt_intervals(heard, detector)
     audible = np.zeros(len(tl.audio), dtype=bool)
-    for a, b in spurts_at:
-        ids = heard.chunk[a : b + 1]
+    for iv in ivs:
+        ids = heard.chunk[iv.start : iv.end + 1]
         audible[ids[ids >= 0]] = True
     again = play_out(tl.audio, tl.t0_ns, tl.clears, audible)
-    if again.dropped_stale:
-        heard = again
-    return heard, agent_spurts(heard, detector)
+    if again.dropped_stale:  # only then is the detection run again
+        heard, ivs = again, _spurt_intervals(again, detector)
+    return heard, _spurts(heard, ivs)
 
 
 def analyze_call(tl: CallTimeline, expected_turns: list[tuple[int, str, str]],
