@@ -45,7 +45,7 @@ def test_webrtc_added_latency_is_measured_and_steady(fixtures):
 
 
 def test_wifi_profile_is_accounted_for_exactly(fixtures):
-    report = run(fixtures, ("paced", "slow_barge_in", "jittered"), impairment=PROFILES["wifi"])
+    report = run(fixtures, ("paced", "slow_barge_in", "jittered", "stall"), impairment=PROFILES["wifi"])
     assert report["impairment"]["name"] == "wifi"
     added = report["impairment_added_ms"]["latency_ms"]
     assert 25 <= added <= 45  # 15 ms each way plus jitter that keeps order

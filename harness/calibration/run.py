@@ -14,8 +14,8 @@ from harness.calibration.cases import CASES, Case, calibration_scenario
 from harness.calibration.compare import DEFAULT_BOUNDS, IMPAIRED_BOUNDS, WEBRTC_BOUNDS, Comparison
 from harness.caller.call import CallSettings
 from harness.caller.runner import RunOutcome, RunSpec, run_calls
-from harness.metrics.turns import AnalysisSettings, TurnResult, agent_spurts, hear
-from harness.playout import CatchUp, HeardAudio, play_out
+from harness.metrics.turns import AnalysisSettings, TurnResult, hear, hear_audio
+from harness.playout import CatchUp, HeardAudio
 from harness.records.timeline import CallTimeline
 from harness.transports.impair import ImpairmentProfile
 
@@ -265,7 +265,7 @@ class _PathFreeStream:
     def __init__(self, tl: CallTimeline):
         self.tl, self.log = tl, tl.impairment
         log, audio = self.log, tl.audio
-        self.post = play_out(audio, tl.t0_ns, tl.clears)
+        self.post = hear(tl)[0]  # the caller's playout rules in both worlds, stale quiet audio included
         clear_added = log.clear_added_ns + [0] * (len(tl.clears) - len(log.clear_added_ns))
         pre_clears = [type(c)(c.arrival_ns - d) for c, d in zip(tl.clears, clear_added)]
         # the caller's stream without the path: every chunk the inner transport delivered, at its own
@@ -292,7 +292,7 @@ class _PathFreeStream:
                     self.pre_index[kept] = len(pre_audio)
             if len(got):
                 pre_audio.append(type(audio[0])(t, got))
-        self.pre = play_out(pre_audio, tl.t0_ns, pre_clears)
+        self.pre, self.pre_spurts = hear_audio(pre_audio, tl.t0_ns, pre_clears)
 
     def up(self, sample: int) -> float:
         """The uplink delay the path added to the frame holding `sample`, in ms."""
@@ -340,5 +340,5 @@ class _PathFreeStream:
         raw_offset = i - int(np.flatnonzero(post.chunk == c)[0]) + int(self.lead_post[c])
         j = int(starts_pre[0]) + max(0, raw_offset - int(self.lead_pre[c]))
         at = pre.time_ns(j)
-        spurt = next((s for s in agent_spurts(pre) if s.onset_ns <= at <= s.end_ns), None)
+        spurt = next((s for s in self.pre_spurts if s.onset_ns <= at <= s.end_ns), None)
         return None if spurt is None else (stop_ns - spurt.end_ns) / 1e6

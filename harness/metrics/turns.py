@@ -18,6 +18,7 @@ from harness.audio.onset import (
 from harness.metrics.catalog import STAGES
 from harness.metrics.envelope import peaks
 from harness.playout import HeardAudio, play_out
+from harness.records.received import AudioReceived, PlayoutCleared
 from harness.records.timeline import CallTimeline, PlannedTurn
 
 TURN_SCHEMA = "turnbench.turn/2"
@@ -138,19 +139,25 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
 
 
 def hear(tl: CallTimeline, detector: DetectorConfig = DEFAULT_DETECTOR) -> tuple[HeardAudio, list[Spurt]]:
-    """The agent's audio as the caller hears it, and its talk spurts.
+    """The agent's audio of a call as the caller hears it, and its talk spurts (`hear_audio`)."""
+    return hear_audio(tl.audio, tl.t0_ns, tl.clears, detector)
+
+
+def hear_audio(audio: list[AudioReceived], origin_ns: int, clears: list[PlayoutCleared] = (),
+               detector: DetectorConfig = DEFAULT_DETECTOR) -> tuple[HeardAudio, list[Spurt]]:
+    """Received agent audio as a listener hears it, and its talk spurts.
 
     Played out once to find which received chunks hold anything audible; if audible audio then
     queued behind more than a few ms of chunks holding nothing audible (a stall delivered idle
     noise late), played out again without that stale audio, as a jitter buffer would (see
     `harness.playout`)."""
-    heard = play_out(tl.audio, tl.t0_ns, tl.clears)
+    heard = play_out(audio, origin_ns, clears)
     ivs = _spurt_intervals(heard, detector)
-    audible = np.zeros(len(tl.audio), dtype=bool)
+    audible = np.zeros(len(audio), dtype=bool)
     for iv in ivs:
         ids = heard.chunk[iv.start : iv.end + 1]
         audible[ids[ids >= 0]] = True
-    again = play_out(tl.audio, tl.t0_ns, tl.clears, audible)
+    again = play_out(audio, origin_ns, clears, audible)
     if again.dropped_stale:  # only then is the detection run again
         heard, ivs = again, _spurt_intervals(again, detector)
     return heard, _spurts(heard, ivs)
