@@ -50,7 +50,38 @@ async def test_oracle_over_webrtc_latency_is_truth_plus_a_steady_transport_delay
     # never negative, never an 80 ms jitter buffer
     assert all(15 <= a <= 45 for a in added), added
     assert max(added) - min(added) < 10
-    assert tl.setup_ms is not None and tl.setup_ms > 0  # offer → first media, outside every turn
+    assert tl.setup_ms is not None and tl.setup_ms > 0  # offer → connected, outside every turn
+
+
+async def test_an_agent_silent_on_the_wire_until_it_speaks_is_measured_from_the_connection(fixtures):
+    # no RTP from the agent until its first reply, nor between replies (a muted track, DTX): the
+    # call starts at ICE + DTLS connected, and the measurement is as exact as with comfort silence
+    rows, truth, outcome, tl = await measure(fixtures, "json", cfg=OracleConfig(delay_ms="300", webrtc_idle="nothing"))
+    assert outcome.call_errors == []
+    added = [r.latency_ms - truth[r.turn].latency_ms for r in rows]
+    assert len(added) == 2 and all(15 <= a <= 45 for a in added), added
+    assert tl.setup_ms is not None and tl.setup_ms > 0
+    arrivals = sorted(a.arrival_ns for a in tl.audio)
+    first_eos_ns = tl.t0_ns + rows[0].eos_s * 1e9
+    assert arrivals[0] > first_eos_ns + 250e6  # nothing came before the first reply (300 ms after EOS)
+    assert max(b - a for a, b in zip(arrivals, arrivals[1:])) > 500e6  # nor between the replies
+
+
+async def test_idle_nothing_withholds_only_settled_silence():
+    from harness.transports.webrtc_media import PacedOutput, PacketTrack
+
+    track = PacketTrack()
+    out = PacedOutput(track, idle="nothing")
+    out.start()
+    await asyncio.sleep(0.2)
+    assert track._queue.qsize() == 0 and track.packets_withheld >= 8  # silent from the start
+    out.put(b"\x10\x27" * 3200)  # 200 ms of a constant: audible, then the codec's tail
+    await asyncio.sleep(0.6)
+    out.stop()
+    sent = track._queue.qsize()
+    assert 10 <= sent <= 16, sent  # the audio's frames, then only until the codec settled on silence
+    with pytest.raises(ValueError, match="idle 'dtx'"):
+        PacedOutput(track, idle="dtx")
 
 
 async def test_offer_and_answer_carry_only_loopback_candidates():

@@ -76,6 +76,9 @@ class OracleConfig(BaseModel):
         16000, description="the rate the agent's voice is made at; it resamples to the wire's 16 kHz itself")
     noise_dbfs: float | None = Field(None, ge=-120, le=0, description="white-noise floor added to every sample sent")
     idle_noise: bool = Field(False, description="stream the noise floor in real time while not talking")
+    webrtc_idle: Literal["silence", "nothing"] = Field(
+        "silence", description="WebRTC: send digital silence where nothing is queued, or no packet at all "
+                               "(silent on the wire until the first reply and between replies, like DTX)")
     stall_before_reply_ms: float | None = Field(
         None, ge=20, le=2000, description="with idle_noise: withhold the noise this long before each reply, then "
                                           "send it all at once just ahead of the reply (a stall delivering it late)")

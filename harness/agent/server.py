@@ -47,6 +47,8 @@ class AgentServer:
         """Per transport served here; one whose extra is not installed is left out."""
         self.token: str | None = None
         """When set, every route but /health wants it: `Authorization: Bearer TOKEN` or `?token=`."""
+        self.webrtc_idle = "silence"
+        """WebRTC: what the agent sends while it has nothing to say: silence, or `nothing` (no RTP)."""
         self._listener: asyncio.Server | None = None
 
     @property
@@ -146,6 +148,7 @@ class OracleServer(AgentServer):
                  log_path: Path | None = None, barge_in_threshold_ms: float = 500.0):
         super().__init__(host, port)
         self.cfg = cfg
+        self.webrtc_idle = cfg.webrtc_idle
         self.log_path = log_path
         self.truth: list[TurnTruth] = []
         self._threshold = barge_in_threshold_ms

@@ -137,7 +137,11 @@ def serve(oracle: bool, reference: bool, ref: ReferenceOptions, ready_file: Path
         from harness.agent.pipeline import PipelineConfig
         cfg = PipelineConfig(mode=ref.mode, speculative=ref.speculative, barge_in_ms=ref.barge_in_ms)
         names = {"vad": ref.vad, "stt": ref.stt, "llm": ref.llm, "tts": ref.tts, "turn": ref.turn}
-        _serve_reference(host, port, names, cfg, options, ref.llm_hedge, ref.preload, ready_file, log_path, token)
+        idle = fields.get("webrtc_idle") or "silence"
+        if idle not in ("silence", "nothing"):
+            fail(f"--webrtc-idle {idle!r}: expected silence or nothing", EXIT_USAGE)
+        _serve_reference(host, port, names, cfg, options, ref.llm_hedge, ref.preload, ready_file, log_path, token,
+                         idle)
         return
     try:
         cfg = OracleConfig(**{k: v for k, v in fields.items() if v is not None})
@@ -150,7 +154,8 @@ def serve(oracle: bool, reference: bool, ref: ReferenceOptions, ready_file: Path
 
 
 def _serve_reference(host: str, port: int, names: dict, cfg, options: dict, llm_hedge: int, preload: int,
-                     ready_file: Path | None, log_path: Path | None, token: str | None = None) -> None:
+                     ready_file: Path | None, log_path: Path | None, token: str | None = None,
+                     webrtc_idle: str = "silence") -> None:
     from harness.agent.providers import ProviderUnavailable
     from harness.agent.reference import ReferenceServer, load_providers
     click.echo(f"loading models: {', '.join(f'{k}={v}' for k, v in names.items())} …", err=True)
@@ -164,6 +169,7 @@ def _serve_reference(host: str, port: int, names: dict, cfg, options: dict, llm_
 
     srv = ReferenceServer(providers, cfg, host, port, factory=lambda: load_providers(names, options, llm_hedge),
                           event_log=log_path)
+    srv.webrtc_idle = webrtc_idle
     for _ in range(preload - 1):
         srv.add_idle(load_providers(names, options, llm_hedge))
     _serve_forever(srv, f"reference agent ({cfg.mode}, turn={names['turn']})", ready_file, token)

@@ -64,7 +64,7 @@ class CallTimeline:
     impairment: ImpairmentLog | None = None
     """The network impairment's per-packet log (`ImpairmentLog`), when one was applied."""
     setup_ms: float | None = None
-    """Connection setup the transport reports (WebRTC: offer → first media), kept out of turns."""
+    """Connection setup the transport reports (WebRTC: offer → connection established), kept out of turns."""
 
     def add_audio(self, item: AudioReceived) -> None:
         self.audio_arrival_ns.append(item.arrival_ns)

@@ -5,8 +5,10 @@ Signalling, by `signalling`:
   the server returns (`id_field`, e.g. `pc_id`) is kept and echoed in later requests;
 * `whip` (RFC 9725) — POST `application/sdp`, `201 Created` with the answer and a `Location`
   for the session, DELETE of that resource to hang up.
-Connection setup (offer → first media from the agent) is timed per call (`setup_ms`) and kept
-out of every turn's latency: the call's clock starts once media flows.
+Connection setup (offer → the connection established: ICE connected and DTLS done) is timed
+per call (`setup_ms`) and kept out of every turn's latency: the call's clock starts there. An
+agent need not send anything before its first reply (no comfort silence, a muted track, DTX):
+silence before its first packet, and in any gap between packets, is silence.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ class WebRtcTransport(Transport):
         self._track = PacketTrack(CALLER_PATHS) if media == "lean" else StockAudioTrack()
         self._channel = None
         self._audio: ReceivedAudio | None = None
-        self._first_media: asyncio.Future | None = None
+        self._connected: asyncio.Future | None = None
         self._inbox: asyncio.Queue[Received | None] = asyncio.Queue()
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
@@ -85,7 +87,7 @@ class WebRtcTransport(Transport):
         t0 = time.perf_counter_ns()
         restrict_candidates(URL(self.url).host)
         self._pc = pc = peer_connection(self.ice_servers)
-        self._first_media = first_media = asyncio.get_running_loop().create_future()
+        self._connected = connected = asyncio.get_running_loop().create_future()
         pc.addTransceiver(self._track, direction="sendrecv")
         if self.datachannel_label:
             self._channel = pc.createDataChannel(self.datachannel_label, ordered=True)
@@ -104,10 +106,13 @@ class WebRtcTransport(Transport):
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
-            if pc.connectionState in ("failed", "closed"):
+            if pc.connectionState == "connected" and not connected.done():
+                connected.set_result(None)
+            elif pc.connectionState in ("failed", "closed"):
                 self._inbox.put_nowait(None)
-                if not first_media.done():
-                    first_media.set_exception(TargetUnreachable(f"{self.url}: WebRTC connection {pc.connectionState}"))
+                if not connected.done():
+                    connected.set_exception(TargetUnreachable(f"{self.url}: WebRTC connection {pc.connectionState} "
+                                                              "before it was established"))
 
         try:
             await pc.setLocalDescription(await pc.createOffer())
@@ -115,11 +120,11 @@ class WebRtcTransport(Transport):
             if not sdp_has_audio(answer):
                 raise TargetProtocolError("the answer SDP has no audio m-line: the agent sends no audio track")
             await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-            await asyncio.wait_for(first_media, self._timeout)
+            await asyncio.wait_for(connected, self._timeout)
         except TimeoutError:
             await self.close()
-            raise TargetUnreachable(f"{self.url}: no media from the agent within {self._timeout:g} s of the "
-                                    f"offer (ICE state {pc.iceConnectionState})") from None
+            raise TargetUnreachable(f"{self.url}: WebRTC connection not established within {self._timeout:g} s of "
+                                    f"the offer (ICE {pc.iceConnectionState}, connection {pc.connectionState})") from None
         except BaseException:
             await self.close()
             raise
@@ -173,8 +178,6 @@ class WebRtcTransport(Transport):
             samples = self.catch_up.admit(arrival, samples)
         if len(samples):
             self._inbox.put_nowait(AudioReceived(arrival, samples))
-        if not self._first_media.done():
-            self._first_media.set_result(None)
 
     async def _until_ended(self, track) -> None:
         await track_ended(track)
@@ -232,9 +235,9 @@ class WebRtcTransport(Transport):
         self._closed = True
         for task in list(self._tasks):
             task.cancel()
-        first_media = self._first_media
-        if first_media is not None and not first_media.done():
-            first_media.cancel()  # nobody waits for media any more: no exception left unretrieved
+        connected = self._connected
+        if connected is not None and not connected.done():
+            connected.cancel()  # nobody waits for the connection any more: no exception left unretrieved
         if self._pc is not None:
             await self._pc.close()
         if self.resource_url:

@@ -162,12 +162,17 @@ class OpusFrameEncoder:
         self.frames_encoded = self.frames_reused = self.frames_replayed = self.frames_caught_up = 0
         """Frames the codec encoded for sending; silent frames sent as the settled packet;
         frames sent from `paths`; of those, frames the codec encoded later to catch up."""
-        if self._paths is not None:  # start settled, the state every path starts from
+        if reuse_silence:  # start settled: the state every path starts from, and a DTX sender's
             silence = bytes(2 * FRAME_SAMPLES)
             for _ in range(8):
                 self._note(True, self._run_codec(silence))
                 if self._silent_packet is not None:
                     break
+
+    @property
+    def settled(self) -> bool:
+        """The codec has settled on digital silence: what it has been given is all on the wire."""
+        return self._silent_packet is not None
 
     def _run_codec(self, pcm16: bytes) -> bytes:
         frame = audio_frame(pcm16, self._codec_pts)
@@ -222,10 +227,22 @@ class PacketTrack(MediaStreamTrack):
         super().__init__()
         self._queue: asyncio.Queue = asyncio.Queue()
         self.encoder = OpusFrameEncoder(paths=paths)
+        self.packets_withheld = 0
 
-    def send_frame(self, pcm16: bytes) -> None:
-        """One 20 ms frame of 16 kHz PCM16: encoded now, sent as soon as aiortc takes it."""
-        for p in self.encoder.encode(pcm16):
+    def send_frame(self, pcm16: bytes, withhold_silence: bool = False) -> None:
+        """One 20 ms frame of 16 kHz PCM16: encoded now, sent as soon as aiortc takes it.
+
+        With `withhold_silence`, a silent frame is still encoded (the codec stays continuous) but
+        its packet is withheld once the codec has settled on silence, as a DTX sender does: the
+        stream's RTP time moves on, nothing goes on the wire. Until it has settled, packets still
+        go: they carry the end of the audio before (the codec's 6.5 ms look-ahead, and the state
+        the peer's decoder needs to fall silent); a stream cut off without them starts its next
+        audio with the stale end of the last, replayed at full level (measured)."""
+        packets = self.encoder.encode(pcm16)
+        if withhold_silence and self.encoder.settled:
+            self.packets_withheld += len(packets)
+            return
+        for p in packets:
             self._queue.put_nowait(p)
 
     async def recv(self):
@@ -342,14 +359,24 @@ async def track_ended(track) -> None:
             await track.recv()  # nothing arrives here: decoding happens on arrival
 
 
-class PacedOutput:
-    """The agent's outgoing stream: a 20 ms frame every 20 ms on an absolute schedule, silence
-    where nothing is queued. Audio handed in at time t is placed at t in the stream (or after
-    what is queued), and frame k (stream time [k·20, k·20 + 20) ms) goes out once complete, at
-    its end: a constant one-frame packetisation delay, as in any RTP sender."""
+IDLE_MODES = ("silence", "nothing")
 
-    def __init__(self, track: PacketTrack):
-        self.track = track
+
+class PacedOutput:
+    """The agent's outgoing stream: a 20 ms frame every 20 ms on an absolute schedule. Audio handed
+    in at time t is placed at t in the stream (or after what is queued), and frame k (stream time
+    [k·20, k·20 + 20) ms) goes out once complete, at its end: a constant one-frame packetisation
+    delay, as in any RTP sender.
+
+    Where nothing is queued, `idle="silence"` sends digital silence (what most servers do);
+    `idle="nothing"` sends no packet at all once the codec has settled (a muted track, or DTX
+    without comfort noise): the agent is silent on the wire from the connection until its first
+    reply, and between replies after the few packets that end each one."""
+
+    def __init__(self, track: PacketTrack, idle: str = "silence"):
+        if idle not in IDLE_MODES:
+            raise ValueError(f"idle {idle!r}: expected one of {', '.join(IDLE_MODES)}")
+        self.track, self.idle = track, idle
         self._buf = np.zeros(0, dtype=np.int16)
         self._buf_start = 0  # stream sample index of _buf[0]
         self._t0 = time.perf_counter_ns()
@@ -393,12 +420,13 @@ class PacedOutput:
             lo = self._frame * FRAME_SAMPLES
             frame = np.zeros(FRAME_SAMPLES, np.int16)
             a = lo - self._buf_start
-            if a < len(self._buf):
+            queued = a < len(self._buf) and a + FRAME_SAMPLES > 0
+            if queued:
                 part = self._buf[max(a, 0): a + FRAME_SAMPLES]
                 frame[max(0, -a): max(0, -a) + len(part)] = part
             drop = max(0, a + FRAME_SAMPLES)
             self._buf, self._buf_start = self._buf[drop:], self._buf_start + drop
-            self.track.send_frame(frame.tobytes())
+            self.track.send_frame(frame.tobytes(), withhold_silence=not queued and self.idle == "nothing")
             self._frame += 1
 
     def stop(self) -> None:

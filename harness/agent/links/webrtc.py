@@ -29,11 +29,11 @@ class WebRtcLink(CallLink):
     transport = "webrtc"
     can_clear = True
 
-    def __init__(self, pc, call_id: str):
+    def __init__(self, pc, call_id: str, idle: str = "silence"):
         super().__init__(call_id)
         self.pc = pc
         self.track = PacketTrack()
-        self.out = PacedOutput(self.track)
+        self.out = PacedOutput(self.track, idle)
         self._inbox: asyncio.Queue[Inbound | None] = asyncio.Queue()
         self._channel = None
         self._audio: ReceivedAudio | None = None
@@ -111,6 +111,8 @@ class WebRtcEndpoint(Endpoint):
     def __init__(self, server, ice_servers: tuple[str, ...] = ()):
         super().__init__(server)
         self._serve, self._ice = server.serve_link, ice_servers
+        self._idle = getattr(server, "webrtc_idle", "silence")
+        """What the outgoing stream carries where nothing is queued (`PacedOutput`)."""
         restrict_candidates(server.host)
         self.links: dict[str, WebRtcLink] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -127,7 +129,7 @@ class WebRtcEndpoint(Endpoint):
 
     async def _answer(self, offer_sdp: str, call_id: str) -> tuple[str, WebRtcLink]:
         pc = peer_connection(self._ice)
-        link = WebRtcLink(pc, call_id)
+        link = WebRtcLink(pc, call_id, self._idle)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         return pc.localDescription.sdp, link
