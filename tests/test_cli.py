@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import main
-from tests.fakes.agents import http_only_server, refusing_offer_server, silent_ws_agent
+from tests.fakes.agents import http_only_server, refusing_in_body_server, refusing_offer_server, silent_ws_agent
 
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = [[], ["run"], ["validate"], ["calibrate"], ["load"], ["sweep"], ["bench"], ["bench", "capacity"], ["fixtures"],
@@ -320,9 +320,23 @@ async def test_a_run_whose_every_call_failed_says_why_first_and_exits_3(tmp_path
                                         "--out", tmp_path / "reports")
     assert code == 3, err
     first = err.strip().splitlines()[0]
-    assert first.startswith("turnbench: error: every call failed: protocol error (3 of 3)") and "422" in first
-    assert "webrtc_id" in first and "never spoke" not in err
+    assert first.startswith("turnbench: error: every call failed: offer answered HTTP 422 (3 of 3): {")
+    assert "webrtc_id" in first and "Field required" in first and "never spoke" not in err
     assert "Traceback" not in err and "never retrieved" not in err
     (folder,) = (tmp_path / "reports").iterdir()
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["harness"]["overloaded"] is False and summary["harness"]["frames"] == 0
+    assert summary["errors"] == {"offer answered HTTP 422": 3}
+
+
+async def test_a_refusal_in_an_http_200_body_is_counted_as_a_refusal(tmp_path):
+    async with refusing_in_body_server() as srv:
+        code, out, err = await _run_cli("run", "smoke", "--transport", "webrtc", "--target",
+                                        f"http://127.0.0.1:{srv.port}/offer", "--calls", "3", "--concurrency", "3",
+                                        "--no-progress", "--out", tmp_path / "reports")
+    assert code == 3, err
+    first = err.strip().splitlines()[0]
+    assert first.startswith("turnbench: error: every call failed: refused (3 of 3): concurrency_limit_reached"), err
+    assert "Traceback" not in err and "never retrieved" not in err and "never spoke" not in err
+    (folder,) = (tmp_path / "reports").iterdir()
+    assert json.loads((folder / "summary.json").read_text())["errors"] == {"refused": 3}

@@ -16,7 +16,7 @@ from harness.scenario.model import Scenario
 from harness.transports import TargetUnreachable
 from harness.transports.webrtc import WebRtcTransport
 from harness.transports.webrtc_media import _DecodeOnArrival, sdp_has_audio
-from tests.fakes.agents import http_status_server
+from tests.fakes.agents import http_status_server, unique_id_offer_proxy
 
 pytestmark = pytest.mark.slow
 SAY = {"version": 1, "name": "s", "steps": [{"say": "utt_01_joe"}, {"wait": "reply"}, {"say": "utt_02_slt"},
@@ -163,9 +163,12 @@ async def test_whip_status_codes():
 
 
 @pytest.mark.parametrize("status, body, content_type, expect", [
-    (500, "boom", "text/plain", "offer answered HTTP 500: boom"),
-    (200, "not json", "text/plain", "answer is not JSON"),
-    (200, '{"sdp": "v=0\\r\\n", "type": "answer"}', "application/json", "no audio m-line"),
+    (500, "boom", "text/plain", ("offer answered HTTP 500", "boom")),
+    (200, "not json", "text/plain", ("protocol error", "answer is not JSON")),
+    (200, '{"sdp": "v=0\\r\\n", "type": "answer"}', "application/json", ("protocol error", "no audio m-line")),
+    (200, '{"status": "failed", "meta": {"error": "concurrency_limit_reached"}}', "application/json",
+     ("refused", "concurrency_limit_reached")),
+    (200, '{"error": {"message": "no capacity", "code": 503}}', "application/json", ("refused", "no capacity")),
 ])
 async def test_bad_answers_fail_the_call_with_a_reason_and_the_run_goes_on(fixtures, status, body, content_type,
                                                                            expect):
@@ -175,8 +178,29 @@ async def test_bad_answers_fail_the_call_with_a_reason_and_the_run_goes_on(fixtu
         spec = RunSpec(sc, fixtures, f"http://127.0.0.1:{srv.port}/offer", "webrtc", calls=2)
         outcome = await run_calls(spec, rows.extend)
     assert outcome.calls_done == 2 and len(outcome.call_errors) == 2
-    assert all(e.startswith("protocol error:") and expect in e for e in outcome.call_errors), outcome.call_errors
-    assert all(r.error and expect in r.error for r in rows)
+    kind, detail = expect  # the summary groups errors by the message's head: the kind comes first
+    assert all(e.startswith(kind + ":") and detail in e for e in outcome.call_errors), outcome.call_errors
+    assert all(r.error and detail in r.error for r in rows)
+
+
+@pytest.mark.parametrize("value, refused", [("{uuid}", 0), ("{call_id}", 0), ("same-for-all", 3)])
+async def test_per_call_offer_fields_never_collide_at_concurrency_4(fixtures, value, refused):
+    sc = Scenario.model_validate({"version": 1, "name": "s", "steps": [{"say": "bc_yeah_joe"}, {"wait": "reply"}]})
+    rows = []
+    async with OracleServer(OracleConfig(delay_ms="200")) as srv:
+        async with unique_id_offer_proxy(srv.url_for("webrtc")) as proxy:
+            spec = RunSpec(sc, fixtures, f"http://127.0.0.1:{proxy.port}/offer", "webrtc", calls=4, concurrency=4,
+                           call_settings=CallSettings(hints=True),
+                           transport_options={"extra_fields": {"webrtc_id": value}})
+            outcome = await run_calls(spec, rows.extend)
+    assert outcome.calls_done == 4
+    assert len(outcome.call_errors) == refused, outcome.call_errors
+    assert all(e.startswith("refused: webrtc_id already in use") for e in outcome.call_errors)
+    if not refused:
+        assert len(set(proxy.ids)) == 4
+        if value == "{call_id}":
+            assert sorted(proxy.ids) == ["c0000", "c0001", "c0002", "c0003"]
+        assert all(r.latency_ms is not None for r in rows)
 
 
 async def test_nothing_listening_is_unreachable():

@@ -7,6 +7,7 @@ import concurrent.futures
 import multiprocessing
 import signal
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ from harness.records.timeline import CallTimeline
 from harness.scenario.model import Scenario
 from harness.transports import TargetProtocolError, TargetUnreachable, make_transport
 from harness.transports.impair import ImpairedTransport, ImpairmentProfile
+from harness.transports.per_call import expand as expand_per_call
 
 LATENESS_BUDGET_MS = 5.0
 LOOP_LAG_BUDGET_MS = 10.0
@@ -45,6 +47,8 @@ class RunSpec:
     """Network path applied on the caller's side, both directions, seeded per call."""
     headers: dict = field(default_factory=dict, repr=False)
     """Sent with every call's connection (the agent's bearer token); never recorded."""
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    """`{run_id}` in transport options (the run folder's name where there is one)."""
 
 
 @dataclass
@@ -142,7 +146,7 @@ class CallExecutor:
         url = spec.target_url
         if spec.call_id_in_url:
             url += ("&" if "?" in url else "?") + f"call_id={call_id}"
-        options = spec.transport_options
+        options = expand_per_call(spec.transport_options, call_id, spec.run_id)
         if spec.headers:
             options = {**options, "headers": {**options.get("headers", {}), **spec.headers}}
         transport = make_transport(spec.transport, url, **options)

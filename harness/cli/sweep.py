@@ -100,7 +100,7 @@ class Sweep:
                 calls = c * self.calls_per_level
                 meta = inputs.metadata(calls=calls, concurrency=c, sweep=str(self.top.path),
                                        agent=inputs.agent_meta(resolved))
-                spec = inputs.spec(resolved.url, calls, c)
+                spec = inputs.spec(resolved.url, calls, c, run_id=f"{self.top.path.name}-{folder.path.name}")
                 click.echo(f"step: {c} concurrent calls, {calls} calls …", err=True)
                 summary, outcome = await benchmark(spec, folder, meta, inputs.name, resolved.label)
                 step = StepResult.from_summary(c, folder.path.name, summary)

@@ -61,7 +61,8 @@ def summarize(turns: Iterable[dict], *, calls: int, target: str, transport: str,
 
 
 def _error_kind(message: str) -> str:
-    """Group error messages by their leading words (e.g. 'connection lost', 'target closed')."""
+    """Group error messages by their leading words, at most four (e.g. 'connection lost',
+    'refused', 'offer answered HTTP 422')."""
     head = message.split(":")[0].strip()
     words = head.split()
-    return " ".join(words[:3]) if words else "error"
+    return " ".join(words[:4]) if words else "error"

@@ -123,12 +123,15 @@ class RunInputs:
                                agent_log, self.transport, token=self.token) as resolved:
             yield resolved
 
-    def spec(self, url: str, calls: int | None = None, concurrency: int | None = None) -> RunSpec:
-        """The calls of these inputs against `url` (the resolved target)."""
-        return RunSpec(self.scenario, self.fixtures, url, self.transport, calls or self.calls,
+    def spec(self, url: str, calls: int | None = None, concurrency: int | None = None,
+             run_id: str | None = None) -> RunSpec:
+        """The calls of these inputs against `url` (the resolved target); `run_id` is what
+        `{run_id}` in transport options becomes (the run folder's name)."""
+        spec = RunSpec(self.scenario, self.fixtures, url, self.transport, calls or self.calls,
                        concurrency or self.concurrency, self.settings, self.analysis,
                        call_id_in_url=self.settings.hints, transport_options=self.transport_options,
                        impairment=self.impairment, headers=auth_headers(self.token))
+        return replace(spec, run_id=run_id) if run_id else spec
 
     def agent_meta(self, resolved: ResolvedTarget) -> dict | None:
         """run.json's `agent`: what a built-in agent says of itself, its URL and arguments."""

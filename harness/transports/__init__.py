@@ -2,8 +2,8 @@
 by name in `registry` (the built-in ones in `builtins`)."""
 
 from harness.transports import builtins as _builtins  # noqa: F401 (registers ws-pcm, twilio, webrtc)
-from harness.transports.base import TargetProtocolError, TargetUnreachable, Transport
+from harness.transports.base import TargetProtocolError, TargetRefused, TargetUnreachable, Transport
 from harness.transports.registry import make_transport, transport_entry, transport_names
 
-__all__ = ["TargetProtocolError", "TargetUnreachable", "Transport", "make_transport", "transport_entry",
+__all__ = ["TargetProtocolError", "TargetRefused", "TargetUnreachable", "Transport", "make_transport", "transport_entry",
            "transport_names"]

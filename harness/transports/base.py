@@ -18,6 +18,12 @@ class TargetUnreachable(TargetError):
     """The target could not be reached or does not speak the protocol (exit code 3)."""
 
 
+class TargetRefused(TargetUnreachable):
+    """The target answered the call's setup and turned it down: an HTTP error status to the offer,
+    or a refusal in a 200 body (`{"status": "failed", "meta": {"error": "concurrency_limit_reached"}}`).
+    One call fails; the run goes on; the message leads with what the target said."""
+
+
 class TargetProtocolError(ProtocolViolation):
     """The target sent something the protocol does not allow (recorded on the call, run goes on)."""
 

@@ -26,7 +26,8 @@ register(TransportEntry(
     url_schemes=("ws", "wss"), url_example="ws://HOST:PORT/PATH or wss://…",
     agent_path="/media-stream", agent_endpoint="harness.agent.links.twilio:TwilioEndpoint",
     options=(TransportOption("--twilio-param", "twilio_params", multiple=True, metavar="KEY=VALUE", default=(),
-                             help="twilio: a customParameters entry of the `start` message (repeatable)."),),
+                             help="twilio: a customParameters entry of the `start` message (repeatable); {call_id}, "
+                                  "{uuid} and {run_id} in VALUE become per-call values."),),
     settings=lambda v: {"custom_parameters": parse_pairs(v["twilio_params"], "--twilio-param")},
 ))
 
@@ -43,7 +44,8 @@ register(TransportEntry(
                         default="json", help="webrtc: POST {sdp, type} JSON to the URL, or WHIP (application/sdp, "
                                              "201 + Location, DELETE)."),
         TransportOption("--webrtc-field", "webrtc_fields", multiple=True, metavar="KEY=VALUE", default=(),
-                        help="webrtc json: an extra field of the offer the server expects (repeatable)."),
+                        help="webrtc json: an extra field of the offer the server expects (repeatable); {call_id}, "
+                             "{uuid} and {run_id} in VALUE become per-call values, e.g. webrtc_id={uuid}."),
         TransportOption("--webrtc-datachannel", "webrtc_datachannel", default="turnbench", metavar="LABEL|none",
                         help="webrtc: open a data channel with this label (events, hints); `none` for no channel."),
         TransportOption("--webrtc-jitter-buffer-ms", "webrtc_jitter_buffer_ms", kind="float", default=0.0,

@@ -119,9 +119,14 @@ def all_transport_options() -> list[TransportOption]:
 
 def transport_settings(name: str, values: dict) -> dict:
     """The constructor options of transport `name` from a command's option values (run.json records them)."""
+    from harness.transports.per_call import check_placeholders
     entry = transport_entry(name)
     known = {o.key: o.default for o in entry.options}
-    return entry.settings({**known, **{k: v for k, v in values.items() if k in known}})
+    given = {k: v for k, v in values.items() if k in known}
+    flags = {o.key: o.flag for o in entry.options}
+    for key, value in given.items():
+        check_placeholders(value, flags[key])
+    return entry.settings({**known, **given})
 
 
 def make_transport(name: str, url: str, **options):

@@ -2,7 +2,9 @@
 
 Signalling, by `signalling`:
 * `json` — POST `{"sdp", "type", **extra}` to the URL, answered by `{"sdp", "type", …}`; an id
-  the server returns (`id_field`, e.g. `pc_id`) is kept and echoed in later requests;
+  the server returns (`id_field`, e.g. `pc_id`) is kept and echoed in later requests; extra
+  fields may hold per-call values (`{call_id}`, `{uuid}`, `{run_id}`: `harness.transports.per_call`);
+  an HTTP error, or a 200 whose body refuses the call (`refusal_in`), is a `TargetRefused`;
 * `whip` (RFC 9725) — POST `application/sdp`, `201 Created` with the answer and a `Location`
   for the session, DELETE of that resource to hang up.
 Connection setup (offer → the connection established: ICE connected and DTLS done) is timed
@@ -23,7 +25,7 @@ from yarl import URL
 
 from harness.playout import CatchUp
 from harness.records.received import AudioReceived, EventReceived, Received
-from harness.transports.base import TargetProtocolError, TargetUnreachable, Transport
+from harness.transports.base import TargetProtocolError, TargetRefused, TargetUnreachable, Transport
 from harness.transports.webrtc_media import (
     CALLER_PATHS,
     FrameTo16k,
@@ -42,6 +44,28 @@ try:
     from aiortc.mediastreams import MediaStreamError
 except ImportError:  # pragma: no cover
     raise
+
+
+REFUSAL_STATUSES = ("failed", "failure", "error", "rejected", "refused", "busy")
+
+
+def refusal_in(answer) -> str | None:
+    """Why an offer's JSON answer turns the call down, or None when it does not: an answer with no
+    SDP and a failure status or an error (`{"status": "failed", "meta": {"error":
+    "concurrency_limit_reached"}}`, `{"error": {"message": …}}`), as servers that answer 200 say it."""
+    if not isinstance(answer, dict) or isinstance(answer.get("sdp"), str):
+        return None
+    status = answer.get("status")
+    error = answer.get("error")
+    meta = answer.get("meta") if isinstance(answer.get("meta"), dict) else {}
+    if not (isinstance(status, str) and status.lower() in REFUSAL_STATUSES) and error is None:
+        return None
+    for why in (meta.get("error"), error, meta.get("message"), answer.get("message"), answer.get("detail"), status):
+        if isinstance(why, dict):
+            why = why.get("message") or why.get("code") or why.get("type")
+        if isinstance(why, str) and why:
+            return why[:200]
+    return "the answer says the call failed"
 
 
 class WebRtcTransport(Transport):
@@ -138,6 +162,8 @@ class WebRtcTransport(Transport):
                     async with s.post(self.url, data=offer_sdp, headers={**self._headers,
                                       "Content-Type": "application/sdp"}) as r:
                         body = await r.text()
+                        if r.status >= 400:
+                            raise TargetRefused(f"offer answered HTTP {r.status}: {body[:300]} (WHIP POST {self.url})")
                         if r.status != 201:
                             raise TargetProtocolError(f"{self.url}: WHIP offer answered HTTP {r.status} "
                                                       f"(expected 201 Created): {body[:200]}")
@@ -149,11 +175,14 @@ class WebRtcTransport(Transport):
                 async with s.post(self.url, json=payload, headers=self._headers) as r:
                     body = await r.text()
                     if r.status >= 400:
-                        raise TargetProtocolError(f"{self.url}: offer answered HTTP {r.status}: {body[:200]}")
+                        raise TargetRefused(f"offer answered HTTP {r.status}: {body[:300]} (POST {self.url})")
                     try:
                         answer = json.loads(body)
                     except ValueError as e:
                         raise TargetProtocolError(f"{self.url}: answer is not JSON ({e}): {body[:120]!r}") from None
+                    if (reason := refusal_in(answer)) is not None:
+                        raise TargetRefused(f"refused: {reason} (POST {self.url} answered HTTP {r.status}: "
+                                            f"{body[:200]})")
                     if not isinstance(answer, dict) or answer.get("type") != "answer" or not isinstance(
                             answer.get("sdp"), str):
                         raise TargetProtocolError(f"{self.url}: expected {{\"sdp\": …, \"type\": \"answer\"}}, "

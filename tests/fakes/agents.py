@@ -68,6 +68,42 @@ def refusing_offer_server() -> _Server:
     return _Server(app)
 
 
+def refusing_in_body_server() -> _Server:
+    """RefusingInBodyServer: answers every WebRTC offer HTTP 200 with a refusal in the JSON body, as a
+    framework does at its concurrency limit."""
+    async def offer(request):
+        await request.read()
+        return web.json_response({"status": "failed", "meta": {"error": "concurrency_limit_reached", "limit": 1}})
+    app = web.Application()
+    app.router.add_post("/offer", offer)
+    return _Server(app)
+
+
+def unique_id_offer_proxy(upstream: str, id_field: str = "webrtc_id") -> _Server:
+    """UniqueIdOfferProxy: a WebRTC offer endpoint that wants a client-chosen id per connection (422
+    without one, a refusal in a 200 body for an id already used) and forwards good offers to
+    `upstream` (a real agent's /offer); `server.ids` lists the ids it accepted, in order."""
+    import aiohttp
+
+    async def offer(request):
+        body = await request.json()
+        call_id = body.get(id_field)
+        if not call_id:
+            return web.json_response({"detail": [{"type": "missing", "loc": ["body", id_field],
+                                                  "msg": "Field required"}]}, status=422)
+        if call_id in server.ids:
+            return web.json_response({"status": "failed", "meta": {"error": f"{id_field} already in use"}})
+        server.ids.append(call_id)
+        async with aiohttp.ClientSession() as s:
+            async with s.post(upstream, json={"sdp": body["sdp"], "type": body["type"]}) as r:
+                return web.json_response(await r.json(), status=r.status)
+    app = web.Application()
+    app.router.add_post("/offer", offer)
+    server = _Server(app)
+    server.ids = []
+    return server
+
+
 def scripted_ws_agent(script, path: str = "/media-stream") -> _Server:
     """ScriptedWsAgent: a WebSocket endpoint that hands each connection to `script(ws, received)`,
     where `received` collects every text message the caller sends (parsed JSON), in order."""
