@@ -110,7 +110,8 @@ async def _benchmark(inputs: RunInputs, folder: RunFolder, bar, meta: dict, stop
 async def _calls(inputs: RunInputs, folder: RunFolder, meta: dict, on_progress):
     async with inputs.open_target(folder.path / "agent.log") as resolved:
         meta["agent"] = inputs.agent_meta(resolved)
-        return await benchmark(inputs.spec(resolved.url, run_id=folder.path.name), folder, meta, inputs.name, resolved.label, on_progress, inputs.thresholds)
+        return await benchmark(inputs.spec(resolved.url, run_id=folder.path.name), folder, meta, inputs.name,
+                               resolved.label, on_progress, inputs.thresholds)
 
 
 @click.command()
