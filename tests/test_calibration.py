@@ -52,3 +52,12 @@ def test_wifi_profile_is_accounted_for_exactly(fixtures):
     assert not machine_independent_failures(report), report["bounds"]
     assert report["metrics_net_of_impairment"]["latency_ms"]["p99_abs_error_ms"] <= 3.0
     assert_classification_exact(report)
+
+
+def test_openai_realtime_is_calibrated_like_the_other_websockets(fixtures):
+    report = run(fixtures, ("burst_all", "slow_barge_in", "stall"), transport="openai-realtime")
+    assert report["transport"] == "openai-realtime"
+    assert not machine_independent_failures(report), report["bounds"]
+    assert_classification_exact(report)
+    net = report["metrics_net_of_transport"]
+    assert net["latency_ms"]["p99_abs_error_ms"] <= 3.0 and net["barge_in_stop_ms"]["p99_abs_error_ms"] <= 5.0

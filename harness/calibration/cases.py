@@ -68,7 +68,7 @@ CASES: tuple[Case, ...] = (
          "the voice made at 24 kHz and resampled to 16 kHz by the agent"),
     Case("stall", _o(delay_ms="uniform:250:700", noise_dbfs=-50, idle_noise=True, stall_before_reply_ms=120),
          "a -50 dBFS floor streamed while idle, whose last 120 ms before each reply arrive at once, late",
-         transports=("ws-pcm", "twilio")),
+         transports=("ws-pcm", "twilio", "openai-realtime")),
     Case("rate_8k", _o(delay_ms="uniform:200:700", agent_rate=8000, fade_in_ms="40"),
          "the voice made at 8 kHz (telephone band) and resampled to 16 kHz, with a 40 ms fade-in"),
 )

@@ -212,6 +212,7 @@ class Call:
         if self.settings.hints:
             await self.transport.send_event({**turn.hint(), "call_id": self.timeline.call_id})
         await done.wait()
+        await self.transport.caller_turn_ended(plan.kind)
         return turn
 
     async def _wait(self, what: str | WaitFor, last_eos_ns: int) -> None:

@@ -96,21 +96,28 @@ class RunFolder:
 
 
 SECRET_OPTIONS = ("--agent-token", "--token")
+SECRET_PAIR_OPTIONS = ("--realtime-header",)
+"""KEY=VALUE options whose values may be credentials (`Authorization=Bearer …`): the key is kept."""
 
 
 def redact_argv(argv: list[str]) -> list[str]:
     """The command line with every secret option's value replaced by `***`."""
-    out, hide = [], False
+    out, hide, pair = [], False, False
     for arg in argv:
-        name, eq, _ = arg.partition("=")
+        name, eq, rest = arg.partition("=")
         if hide:
             out.append("***")
             hide = False
+        elif pair:
+            out.append(f"{name}=***" if eq else "***")
+            pair = False
         elif name in SECRET_OPTIONS and eq:
             out.append(f"{name}=***")
+        elif name in SECRET_PAIR_OPTIONS and eq:
+            out.append(f"{name}={rest.partition('=')[0]}=***")
         else:
             out.append(arg)
-            hide = arg in SECRET_OPTIONS
+            hide, pair = arg in SECRET_OPTIONS, arg in SECRET_PAIR_OPTIONS
     return out
 
 

@@ -23,7 +23,7 @@ from harness.scenario.loader import LoadedScenario
 from harness.thresholds import check_thresholds
 from harness.transports.base import auth_headers
 from harness.transports.impair import ImpairmentProfile
-from harness.transports.registry import transport_settings
+from harness.transports.registry import recordable_settings, transport_settings
 
 MAX_PRELOAD = 8
 """Sessions the reference agent warms up before the first call (more cost start-up time only)."""
@@ -109,7 +109,8 @@ class RunInputs:
             scenario={"name": self.name, "path": str(loaded.path), "sha256": loaded.sha256,
                       "steps": len(self.scenario.steps)},
             fixtures={"dir": str(lib.directory), "digest": lib.digest(), "count": len(lib)},
-            target=self.target, transport=self.transport, transport_options=self.transport_options,
+            target=self.target, transport=self.transport,
+            transport_options=recordable_settings(self.transport, self.transport_options),
             seed=self.settings.seed, response_timeout_s=self.settings.response_timeout_s,
             barge_in_threshold_ms=self.analysis.barge_in_threshold_ms,
             oracle=self.oracle.model_dump() if self.target == "oracle" else None,

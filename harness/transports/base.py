@@ -54,6 +54,10 @@ class Transport(abc.ABC):
     async def send_event(self, event: dict) -> None:
         """Send a JSON side-channel message (used for oracle hints only)."""
 
+    async def caller_turn_ended(self, kind: str) -> None:
+        """The caller has finished a turn of this kind (its clip is sent). Protocols where the
+        client says when a turn is over (OpenAI Realtime without server turn detection) act on it."""
+
     @abc.abstractmethod
     def received(self) -> AsyncIterator[Received]:
         """Everything the agent sends, in arrival order, until the call ends."""

@@ -1,4 +1,4 @@
-"""The three built-in transports, registered like any other (see `registry`)."""
+"""The built-in transports, registered like any other (see `registry`)."""
 
 from __future__ import annotations
 
@@ -57,4 +57,45 @@ register(TransportEntry(
                         "extra_fields": parse_pairs(v["webrtc_fields"], "--webrtc-field"),
                         "datachannel": None if v["webrtc_datachannel"] == "none" else v["webrtc_datachannel"],
                         "jitter_buffer_ms": v["webrtc_jitter_buffer_ms"], "ice_servers": list(v["ice_servers"])},
+))
+
+
+def _realtime_settings(v: dict) -> dict:
+    return {"protocol": v["realtime_protocol"], "audio_format": v["realtime_format"],
+            "turn_detection": v["realtime_turn_detection"], "silence_ms": v["realtime_silence_ms"],
+            "model": v["realtime_model"] or None, "transcription_model": v["realtime_transcription_model"] or None,
+            "extra_headers": parse_pairs(v["realtime_headers"], "--realtime-header")}
+
+
+register(TransportEntry(
+    name="openai-realtime",
+    summary="the OpenAI Realtime protocol over WebSocket (GA or beta events; pcm16 24 kHz or G.711), "
+            "OpenAI's API or any compatible server; the API key from $OPENAI_API_KEY",
+    caller="harness.transports.openai_realtime:OpenAIRealtimeTransport",
+    url_schemes=("ws", "wss"), url_example="wss://api.openai.com/v1/realtime or ws://HOST:PORT/v1/realtime",
+    agent_path="/v1/realtime", agent_endpoint="harness.agent.links.openai_realtime:RealtimeEndpoint",
+    secret_settings=("extra_headers",),
+    options=(
+        TransportOption("--realtime-protocol", "realtime_protocol", kind="choice", choices=("ga", "beta"),
+                        default="ga", help="openai-realtime: the GA event names and session shape, or the beta "
+                                           "ones (sends `OpenAI-Beta: realtime=v1`)."),
+        TransportOption("--realtime-format", "realtime_format", kind="choice",
+                        choices=("pcm16", "g711_ulaw", "g711_alaw"), default="pcm16",
+                        help="openai-realtime: audio both ways: PCM16 24 kHz, or G.711 mu-law / A-law 8 kHz."),
+        TransportOption("--realtime-turn-detection", "realtime_turn_detection", kind="choice",
+                        choices=("server_vad", "semantic_vad", "none"), default="server_vad",
+                        help="openai-realtime: the server's turn detection, or none (turnbench commits the "
+                             "buffer and asks for a response when each turn is spoken)."),
+        TransportOption("--realtime-silence-ms", "realtime_silence_ms", kind="float", default=None,
+                        help="openai-realtime: server_vad's silence_duration_ms (default: the server's own)."),
+        TransportOption("--realtime-model", "realtime_model", default=None, metavar="MODEL",
+                        help="openai-realtime: added to the URL as ?model= (unless the URL has one)."),
+        TransportOption("--realtime-transcription-model", "realtime_transcription_model", default=None,
+                        metavar="MODEL", help="openai-realtime: ask for input transcription with this model "
+                                              "(transcripts and WER), e.g. gpt-4o-mini-transcribe."),
+        TransportOption("--realtime-header", "realtime_headers", multiple=True, metavar="KEY=VALUE", default=(),
+                        help="openai-realtime: an extra header of the WebSocket upgrade (repeatable; values are "
+                             "never recorded)."),
+    ),
+    settings=_realtime_settings,
 ))

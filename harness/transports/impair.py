@@ -204,6 +204,9 @@ class ImpairedTransport(Transport):
     async def send_event(self, event: dict) -> None:
         await self.inner.send_event(event)  # the oracle's side channel is not part of the path
 
+    async def caller_turn_ended(self, kind: str) -> None:
+        await self.inner.caller_turn_ended(kind)
+
     async def _pump(self) -> None:
         """Take everything off the inner transport at once (its arrival stamps stay exact)."""
         try:

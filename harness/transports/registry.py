@@ -60,6 +60,8 @@ class TransportEntry:
     """Is anything there? Raises `TargetUnreachable`; None: a WebSocket upgrade."""
     caller_variants: dict[str, str] = field(default_factory=dict)
     """Other caller classes selectable with a `client` option (benchmarks' baselines)."""
+    secret_settings: tuple[str, ...] = ()
+    """Constructor options whose values may be credentials: recorded with every value as `***`."""
 
     def check_available(self) -> None:
         """Raise MissingDependency naming the extra when the caller side cannot be imported."""
@@ -127,6 +129,13 @@ def transport_settings(name: str, values: dict) -> dict:
     for key, value in given.items():
         check_placeholders(value, flags[key])
     return entry.settings({**known, **given})
+
+
+def recordable_settings(name: str, settings: dict) -> dict:
+    """A transport's constructor options as result files may hold them (credentials hidden)."""
+    secret = transport_entry(name).secret_settings
+    return {k: ({kk: "***" for kk in v} if isinstance(v, dict) else "***") if k in secret and v else v
+            for k, v in settings.items()}
 
 
 def make_transport(name: str, url: str, **options):
