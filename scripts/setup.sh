@@ -6,6 +6,9 @@
 #   bash scripts/setup.sh test       # run's, + test dependencies + the TTS engines the rebuild test uses
 #   bash scripts/setup.sh fixtures   # + Piper and Debian's flite/espeak-ng, to rebuild fixtures
 #   bash scripts/setup.sh agent      # the same as run
+#   bash scripts/setup.sh interop    # test's, + two third-party voice-agent frameworks from PyPI (Pipecat,
+#                                    # FastRTC), each in its own environment under .venv-interop/, for the
+#                                    # opt-in interop tests: python -m pytest -m interop
 set -euo pipefail
 job="${1:-run}"
 cd "$(dirname "$0")/.."
@@ -45,5 +48,12 @@ case "$job" in
              "$PY" -m pip install -q -e '.[test,fixtures,agent,webrtc,load]' ;;
   fixtures)  apt_install flite:flite espeak-ng:espeak-ng
              "$PY" -m pip install -q -e '.[fixtures]' ;;
-  *) echo "usage: scripts/setup.sh run|test|fixtures|agent" >&2; exit 2 ;;
+  interop)   bash scripts/setup.sh test
+             for fw in pipecat fastrtc; do
+               [ -x ".venv-interop/$fw/bin/python" ] || "$PY" -m venv ".venv-interop/$fw"
+               ".venv-interop/$fw/bin/python" -m pip install -q -r "interop/requirements-$fw.txt"
+             done
+             # FastRTC's own pause model downloads Silero at run time; the agent uses this wheel's copy
+             ".venv-interop/fastrtc/bin/python" -m pip install -q --no-deps 'silero-vad==6.2.3' ;;
+  *) echo "usage: scripts/setup.sh run|test|fixtures|agent|interop" >&2; exit 2 ;;
 esac

@@ -340,3 +340,22 @@ async def test_a_refusal_in_an_http_200_body_is_counted_as_a_refusal(tmp_path):
     assert "Traceback" not in err and "never retrieved" not in err and "never spoke" not in err
     (folder,) = (tmp_path / "reports").iterdir()
     assert json.loads((folder / "summary.json").read_text())["errors"] == {"refused": 3}
+
+
+def test_openai_realtime_against_the_oracle_records_no_credential(tmp_path):
+    # the key from the environment and a header's value are sent, and written nowhere
+    env = {**__import__("os").environ, "OPENAI_API_KEY": "sk-never-written-anywhere"}
+    out = tmp_path / "reports"
+    r = turnbench("run", "smoke", "--target", "oracle", "--transport", "openai-realtime", "--realtime-header",
+                  "X-Api-Key=hdr-secret-value", "--out", out, "--no-progress", env=env)
+    assert r.returncode == 0, r.stderr
+    for f in out.rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            assert b"sk-never-written-anywhere" not in data and b"hdr-secret-value" not in data, f
+    run = json.loads(next(out.glob("*/run.json")).read_text())
+    assert run["transport"] == "openai-realtime"
+    assert run["transport_options"]["extra_headers"] == {"X-Api-Key": "***"}
+    assert "--realtime-header" in run["argv"] and "X-Api-Key=***" in run["argv"]
+    summary = json.loads(next(out.glob("*/summary.json")).read_text())
+    assert summary["latency_ms"]["n"] >= 2 and summary["turn_detection_ms"]["n"] >= 2

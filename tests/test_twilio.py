@@ -216,3 +216,27 @@ async def test_oracle_over_twilio_barge_in_is_cleared(fixtures):
     assert abs(barge.barge_in_stop_ms - truth[barge.turn].barge_in_stop_ms) < 5
     assert barge.barge_in_success
     assert abs(rows[0].latency_ms - truth[0].latency_ms) < 5
+
+
+async def test_a_refusal_on_the_stream_is_the_calls_error(fixtures):
+    # a server at its concurrency limit answers the Media Stream with a refusal and closes it
+    from harness.caller.call import CallSettings
+    from harness.caller.runner import RunSpec, run_calls
+    from harness.scenario.model import Scenario
+    from tests.fakes.agents import ws_handler_server
+
+    async def refuse(request):
+        from aiohttp import web
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.receive()  # connected
+        await ws.send_json({"status": "failed", "meta": {"error": "concurrency_limit_reached", "limit": 1}})
+        await ws.close()
+        return ws
+
+    sc = Scenario.model_validate({"version": 1, "name": "s", "steps": [{"say": "utt_01_joe"}, {"wait": "reply"}]})
+    async with ws_handler_server(refuse, "/media-stream") as srv:
+        spec = RunSpec(sc, fixtures, f"ws://127.0.0.1:{srv.port}/media-stream", "twilio", calls=1,
+                       call_settings=CallSettings(response_timeout_s=1))
+        outcome = await run_calls(spec, lambda rows: None)
+    assert outcome.call_errors == ["refused: concurrency_limit_reached"]

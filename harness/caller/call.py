@@ -109,7 +109,9 @@ class Call:
                 script = tg.create_task(self._script())
                 await asyncio.wait([script, receiver], return_when=asyncio.FIRST_COMPLETED)
                 if receiver.done() and not script.done():
-                    tl.error = tl.error or f"target closed the connection {self._elapsed_s():.1f} s into the call"
+                    refusal = self.transport.refusal
+                    tl.error = tl.error or (f"refused: {refusal}" if refusal else
+                                            f"target closed the connection {self._elapsed_s():.1f} s into the call")
                     script.cancel()
                 sender.cancel()
                 await self.transport.close()

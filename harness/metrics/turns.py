@@ -72,7 +72,8 @@ class TurnResult:
     calls_in_flight: int | None = None
     """Calls in flight when this call started, itself included (latency against concurrency)."""
     setup_ms: float | None = None
-    """The call's connection setup where the transport has one (WebRTC: offer → first media);
+    """The call's connection setup where the transport has one (WebRTC: offer → connected;
+    OpenAI Realtime: upgrade → session.updated);
     the same on every turn of the call, and never part of any turn's latency."""
     start_lag_ms: float | None = None
     """Open-loop load: how late the call started against its intended start (coordinated

@@ -24,6 +24,28 @@ class TargetRefused(TargetUnreachable):
     One call fails; the run goes on; the message leads with what the target said."""
 
 
+REFUSAL_STATUSES = ("failed", "failure", "error", "rejected", "refused", "busy")
+
+
+def refusal_in(answer) -> str | None:
+    """Why an offer's JSON answer turns the call down, or None when it does not: an answer with no
+    SDP and a failure status or an error (`{"status": "failed", "meta": {"error":
+    "concurrency_limit_reached"}}`, `{"error": {"message": …}}`), as servers that answer 200 say it."""
+    if not isinstance(answer, dict) or isinstance(answer.get("sdp"), str):
+        return None
+    status = answer.get("status")
+    error = answer.get("error")
+    meta = answer.get("meta") if isinstance(answer.get("meta"), dict) else {}
+    if not (isinstance(status, str) and status.lower() in REFUSAL_STATUSES) and error is None:
+        return None
+    for why in (meta.get("error"), error, meta.get("message"), answer.get("message"), answer.get("detail"), status):
+        if isinstance(why, dict):
+            why = why.get("message") or why.get("code") or why.get("type")
+        if isinstance(why, str) and why:
+            return why[:200]
+    return "the answer says the call failed"
+
+
 class TargetProtocolError(ProtocolViolation):
     """The target sent something the protocol does not allow (recorded on the call, run goes on)."""
 
@@ -40,6 +62,9 @@ class Transport(abc.ABC):
     """An impairment's per-packet log (`ImpairedTransport`), for calibration."""
     catch_up = None
     """A continuous stream's receiver catch-up, when this transport applies it itself."""
+    refusal: str | None = None
+    """Why the target turned the call down after accepting the connection (a refusal message on
+    the stream, e.g. a concurrency limit), when it did: the call's error says so."""
 
     @abc.abstractmethod
     async def connect(self) -> None:

@@ -154,6 +154,10 @@ class ImpairedTransport(Transport):
     def setup_ms(self) -> float | None:
         return self.inner.setup_ms
 
+    @property
+    def refusal(self) -> str | None:
+        return self.inner.refusal
+
     def __getattr__(self, name: str):  # other transport facts (marks_acked, …) pass through
         return getattr(self.inner, name)
 

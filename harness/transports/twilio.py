@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 
 from harness.audio.frames import SAMPLE_NS
 from harness.records.received import AudioReceived, EventReceived, PlayoutCleared, Received
-from harness.transports.base import TargetProtocolError, Transport
+from harness.transports.base import TargetProtocolError, Transport, refusal_in
 from harness.transports.twilio_protocol import (
     MEDIA_FORMAT,
     MulawDecoder,
@@ -99,7 +99,11 @@ class TwilioTransport(Transport):
                 self._protocol_errors.append("binary WebSocket message: Media Streams messages are JSON text")
                 continue
             try:
-                msg = parse(data.decode("utf-8", "replace"))
+                text = data.decode("utf-8", "replace")
+                if self.refusal is None and (why := refusal_in(_json_or_none(text))) is not None:
+                    self.refusal = why  # e.g. {"status": "failed", "meta": {"error": "concurrency_limit_reached"}}
+                    continue
+                msg = parse(text)
                 item = self._handle(msg, now)
             except TwilioMessageError as e:
                 self._protocol_errors.append(str(e))
@@ -167,6 +171,13 @@ class TwilioTransport(Transport):
             except (WsClosed, OSError):
                 pass
             await self._ws.close()
+
+
+def _json_or_none(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 __all__ = ["TargetProtocolError", "TwilioTransport"]

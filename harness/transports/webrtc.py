@@ -25,7 +25,7 @@ from yarl import URL
 
 from harness.playout import CatchUp
 from harness.records.received import AudioReceived, EventReceived, Received
-from harness.transports.base import TargetProtocolError, TargetRefused, TargetUnreachable, Transport
+from harness.transports.base import TargetProtocolError, TargetRefused, TargetUnreachable, Transport, refusal_in
 from harness.transports.webrtc_media import (
     CALLER_PATHS,
     FrameTo16k,
@@ -44,28 +44,6 @@ try:
     from aiortc.mediastreams import MediaStreamError
 except ImportError:  # pragma: no cover
     raise
-
-
-REFUSAL_STATUSES = ("failed", "failure", "error", "rejected", "refused", "busy")
-
-
-def refusal_in(answer) -> str | None:
-    """Why an offer's JSON answer turns the call down, or None when it does not: an answer with no
-    SDP and a failure status or an error (`{"status": "failed", "meta": {"error":
-    "concurrency_limit_reached"}}`, `{"error": {"message": …}}`), as servers that answer 200 say it."""
-    if not isinstance(answer, dict) or isinstance(answer.get("sdp"), str):
-        return None
-    status = answer.get("status")
-    error = answer.get("error")
-    meta = answer.get("meta") if isinstance(answer.get("meta"), dict) else {}
-    if not (isinstance(status, str) and status.lower() in REFUSAL_STATUSES) and error is None:
-        return None
-    for why in (meta.get("error"), error, meta.get("message"), answer.get("message"), answer.get("detail"), status):
-        if isinstance(why, dict):
-            why = why.get("message") or why.get("code") or why.get("type")
-        if isinstance(why, str) and why:
-            return why[:200]
-    return "the answer says the call failed"
 
 
 class WebRtcTransport(Transport):
