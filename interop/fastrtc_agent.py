@@ -16,8 +16,9 @@ Run in the interop environment (`bash scripts/setup.sh interop`):
 from __future__ import annotations
 
 import argparse
-import importlib.resources
+import importlib.util
 import wave
+from pathlib import Path
 
 import numpy as np
 import onnxruntime
@@ -33,7 +34,8 @@ class SileroV5:
     `vad((rate, audio), options)` → (seconds of speech, speech chunks)."""
 
     def __init__(self, threshold: float = 0.5):
-        path = importlib.resources.files("silero_vad") / "data" / "silero_vad.onnx"
+        # located, not imported: importing silero_vad pulls torch
+        path = Path(importlib.util.find_spec("silero_vad").submodule_search_locations[0]) / "data" / "silero_vad.onnx"
         opts = onnxruntime.SessionOptions()
         opts.inter_op_num_threads = opts.intra_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
