@@ -24,6 +24,8 @@ import uvicorn
 from fastapi import FastAPI, Request, WebSocket
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
     Frame,
     TTSAudioRawFrame,
     TTSStartedFrame,
@@ -59,23 +61,28 @@ class Replier(FrameProcessor):
     def __init__(self, reply: bytes, rate: int):
         super().__init__()
         self.reply, self.rate = reply, rate
-        self.speaking: asyncio.Task | None = None
+        self.bot_speaking = False
+        """From the output transport's Bot{Started,Stopped}SpeakingFrame (sent upstream): the
+        reply is handed over at once, so this, not the handing over, says it is still playing."""
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
-        if isinstance(frame, VADUserStartedSpeakingFrame) and self.speaking is not None and not self.speaking.done():
-            self.speaking.cancel()
-            await self.broadcast_interruption()
-        elif isinstance(frame, VADUserStoppedSpeakingFrame) and (self.speaking is None or self.speaking.done()):
-            self.speaking = asyncio.create_task(self.say())
+        if isinstance(frame, BotStartedSpeakingFrame):
+            self.bot_speaking = True
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            self.bot_speaking = False
+        elif isinstance(frame, VADUserStartedSpeakingFrame) and self.bot_speaking:
+            self.bot_speaking = False
+            await self.broadcast_interruption()  # the output transport drops what it has queued
+        elif isinstance(frame, VADUserStoppedSpeakingFrame) and not self.bot_speaking:
+            await self.say()
         await self.push_frame(frame, direction)
 
     async def say(self) -> None:
         step = self.rate * 2 * CHUNK_MS // 1000
         await self.push_frame(TTSStartedFrame())
-        for i in range(0, len(self.reply), step):
+        for i in range(0, len(self.reply), step):  # the output transport paces playback itself
             await self.push_frame(TTSAudioRawFrame(self.reply[i : i + step], self.rate, 1))
-            await asyncio.sleep(0)  # the output transport paces playback itself
         await self.push_frame(TTSStoppedFrame())
 
 

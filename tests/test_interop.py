@@ -103,6 +103,10 @@ def test_pipecat(tmp_path, scenario, transport, path):
     finally:
         agent.stop()
     assert_measured(r, summary)
+    # Pipecat interrupts the reply when its VAD hears the caller over it (its output drops what
+    # is queued, over Twilio with `clear`): turnbench hears it stop (measured 350-480 ms), long
+    # before the reply would have ended (~1.65 s after the barge-in began)
+    assert summary["barge_in_stop_ms"]["p99"] < 1000, summary["barge_in_stop_ms"]
 
 
 def test_fastrtc_webrtc_silent_until_it_speaks_with_per_call_ids(tmp_path, scenario):
