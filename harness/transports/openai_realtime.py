@@ -26,7 +26,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 
-from harness.audio.frames import SAMPLE_NS
+from harness.audio.frames import SAMPLE_NS, SAMPLE_RATE
 from harness.records.received import AudioReceived, EventReceived, PlayoutCleared, Received
 from harness.transports.base import TargetRefused, TargetUnreachable, Transport
 from harness.transports.realtime_protocol import (
@@ -227,7 +227,7 @@ class OpenAIRealtimeTransport(Transport):
         if self._item is not None:
             played = max(0, self._item_samples.get(self._item, 0) - unheard)
             truncate = {"type": "conversation.item.truncate", "item_id": self._item, "content_index": 0,
-                        "audio_end_ms": played // 16}
+                        "audio_end_ms": played * 1000 // SAMPLE_RATE}
             self.truncations.append(truncate)
             self._ws.send_text(json.dumps(truncate))
         return [event, PlayoutCleared(now)]

@@ -100,12 +100,13 @@ class TwilioTransport(Transport):
                 continue
             try:
                 text = data.decode("utf-8", "replace")
-                if self.refusal is None and (why := refusal_in(_json_or_none(text))) is not None:
-                    self.refusal = why  # e.g. {"status": "failed", "meta": {"error": "concurrency_limit_reached"}}
-                    continue
                 msg = parse(text)
                 item = self._handle(msg, now)
             except TwilioMessageError as e:
+                # not a Media Streams message: a refusal (only looked for here, off the media path)?
+                if self.refusal is None and (why := refusal_in(_json_or_none(text))) is not None:
+                    self.refusal = why  # e.g. {"status": "failed", "meta": {"error": "concurrency_limit_reached"}}
+                    continue
                 self._protocol_errors.append(str(e))
                 continue
             if item is not None:

@@ -51,7 +51,7 @@ class WebRtcTransport(Transport):
 
     name = "webrtc"
     continuous = True
-    """Media flows all the time (silence included), so late packets need catching up after."""
+    """Media may flow all call long (silence included), so late packets need catching up after."""
 
     def __init__(self, url: str, signalling: str = "json", extra_fields: dict | None = None,
                  id_field: str | None = "pc_id", datachannel: str | None = "turnbench",
