@@ -60,3 +60,9 @@ async def test_http_error_and_nothing_listening_are_clear(llama_server):
     await gone.close()
     with pytest.raises(ValueError, match="http"):
         create("llm", "openai", base_url="localhost:8000")
+
+
+def test_warm_checks_the_server_before_the_agent_serves(llama_server):
+    create("llm", "openai", base_url=llama_server).warm()  # answers: the agent may serve
+    with pytest.raises(ProviderUnavailable, match=r"http://127.0.0.1:\d+/v1/models: cannot connect"):
+        create("llm", "openai", base_url=f"http://127.0.0.1:{_free_port()}/v1").warm()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import tomllib
@@ -14,6 +15,7 @@ import pytest
 
 from harness.agent.providers.registry import BUILTIN, available, create, parse_provider_opts, registered
 from harness.errors import InputError
+from tests.browser import CHROMIUM, NEEDS_CHROMIUM, render_offline
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = Path(__file__).parent / "fakes" / "provider_package"
@@ -38,8 +40,21 @@ def test_provider_options_are_typed_and_checked():
         create("tts", "carrier")
 
 
+MATRIX = """\
+# the package's TTS against a built-in one, and a cell whose LLM server is not there
+base: {stt: sim, llm: sim}
+cells:
+  - {name: beep, tts: beep, options: {tts: {ms_per_char: 25}}}
+  - {name: sim-tts, tts: sim}
+  - {name: no-server, tts: sim, llm: openai, options: {llm: {base_url: "http://127.0.0.1:PORT/v1"}}}
+"""
+ONE_TURN = "version: 1\nname: one-turn\ndefaults: {calls: 1, concurrency: 1}\nsteps:\n  - say: utt_01_joe\n  - wait: reply\n"
+
+
 @pytest.mark.slow
-def test_a_provider_package_installed_beside_turnbench_runs_in_the_reference_agent(tmp_path):
+def test_a_provider_package_installed_beside_turnbench_runs_in_a_matrix_cell(tmp_path):
+    """The documented plugin path, end to end: build the package into a fresh environment, run
+    `turnbench matrix` with a cell that uses it, a built-in cell and a cell that cannot start."""
     package = shutil.copytree(PACKAGE, tmp_path / "package")  # builds leave files beside the sources
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
@@ -47,14 +62,42 @@ def test_a_provider_package_installed_beside_turnbench_runs_in_the_reference_age
     r = subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(package)],
                        capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([str(py), "-m", "harness.cli", "run", "smoke", "--target", "reference", "--no-progress",
-                        "--out", str(tmp_path / "runs"), "--agent-args",
-                        "--stt sim --llm sim --tts beep --provider-opt tts.ms_per_char=25"],
-                       capture_output=True, text=True, cwd=tmp_path, timeout=300)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    (run,) = (tmp_path / "runs").iterdir()
-    summary = json.loads((run / "summary.json").read_text())
-    assert summary["providers"]["tts"]["name"] == "beep" and not summary["providers"]["tts"].get("simulated")
-    assert summary["latency_ms"]["n"] == 4  # every turn answered, in tones
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "m.yaml").write_text(MATRIX.replace("PORT", str(port)))
+    (tmp_path / "one.yaml").write_text(ONE_TURN)
+    r = subprocess.run([str(py), "-m", "harness.cli", "matrix", "one.yaml", "--cells", "m.yaml", "--rounds", "2",
+                        "--no-progress", "--out", str(tmp_path / "runs")],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=400)
+    assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]  # 1: a cell failed; the others were measured
+    assert "round 2/2 · cell 3/3 beep: P50" in r.stderr  # progress names round and cell (rounds reverse the order)
+    (top,) = (tmp_path / "runs").iterdir()
+    doc = json.loads((top / "matrix.json").read_text())
+    assert doc["schema"] == "turnbench.matrix/1" and doc["status"] == "completed"
+    cells = {c["name"]: c for c in doc["cells"]}
+    beep = cells["beep"]
+    assert beep["status"] == "ok" and beep["providers_run"]["tts"] == "beep" and beep["latency_ms"]["n"] == 2
+    assert [x["status"] for x in beep["rounds"]] == ["completed", "completed"]
+    assert beep["usage"]["replies"] >= 2 and beep["usage"]["tts_chars"] > 0
+    failed = cells["no-server"]
+    assert failed["status"] == "failed" and f"127.0.0.1:{port}/v1/models: cannot connect" in failed["errors"][0]
+    assert {p["metric"] for p in doc["pairwise"]} == {"latency_ms.p50", "latency_ms.p99"}
+    assert [(p["a"], p["b"]) for p in doc["pairwise"]] == [("beep", "sim-tts")] * 2
+    assert [r["cell"] for r in doc["ranking"]][-1] == "no-server"
     # and turnbench itself was not touched: the provider is not known outside that environment
     assert "beep" not in available("tts")
+    if CHROMIUM is None:
+        pytest.skip(NEEDS_CHROMIUM)
+    page = top / "matrix.html"
+
+    def check(pg) -> None:
+        assert pg.locator("svg").count() == 2  # latency with intervals, and where the time goes
+        for i in range(2):
+            box = pg.locator("svg").nth(i).bounding_box()
+            assert box is not None and box["width"] > 300 and box["height"] > 80
+        assert pg.locator("text=within noise").count() + pg.locator("td", has_text="beep").count() > 2
+
+    seen = render_offline(page, tmp_path / "matrix.png", check)
+    assert not seen.console and not seen.errors, seen.console + seen.errors
+    assert seen.requests == [page.as_uri()]  # nothing fetched but the file itself

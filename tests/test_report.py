@@ -2,7 +2,6 @@
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +13,9 @@ from harness.cli import main
 from harness.metrics.envelope import decode
 from harness.report.data import load_run
 from harness.report.html import build_report, pick_timelines
+from tests.browser import CHROMIUM, NEEDS_CHROMIUM, render_offline
 from tests.fakes.runs import synthetic_turns, write_run
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -116,34 +115,25 @@ def test_a_run_writes_timelines_that_match_its_turns(conversation_run):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (bash scripts/setup.sh test installs it)")
+@pytest.mark.skipif(CHROMIUM is None, reason=NEEDS_CHROMIUM)
 def test_the_report_renders_in_headless_chromium_offline(conversation_run, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     report = conversation_run / "report.html"
     html = report.read_text()
     expected = re.findall(r'data-figure="([^"]+)"', html)
     assert {"latency-cdf", "latency-histogram", "latency-over-time"} <= set(expected)
     assert any(e.startswith("timeline-") for e in expected)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        console, requests, errors = [], [], []
-        page.on("console", lambda m: console.append(m) if m.type in ("error", "warning") else None)
-        page.on("pageerror", lambda e: errors.append(e))
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto(report.as_uri())
-        page.wait_for_load_state("load")
-        shot = tmp_path / "report.png"
-        page.screenshot(path=str(shot), full_page=True)
+
+    def check(page):
         assert page.locator("#headline table tr").count() >= 11
         assert page.locator("#headline").is_visible()
         for fig in expected:
             box = page.locator(f'[data-figure="{fig}"] svg').bounding_box()
             assert box is not None and box["width"] > 300 and box["height"] > 100, fig
-        browser.close()
-    assert not console and not errors, [m.text for m in console] + [str(e) for e in errors]
-    assert requests == [report.as_uri()]  # nothing fetched but the file itself
+
+    shot = tmp_path / "report.png"
+    seen = render_offline(report, shot, check)
+    assert not seen.console and not seen.errors, seen.console + seen.errors
+    assert seen.requests == [report.as_uri()]  # nothing fetched but the file itself
     from PIL import Image
     img = Image.open(shot).convert("L")
     assert img.height > 2000 and len(set(img.resize((64, 256)).tobytes())) > 20  # drawn, not blank

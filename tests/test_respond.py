@@ -95,3 +95,26 @@ async def test_speculation_is_held_until_confirmed_and_compares_words_only():
     assert rec.event("llm.first_token")["head_start_ms"] >= 290
     await spec.task
     pool.shutdown()
+
+
+async def test_what_a_reply_consumed_is_reported_however_it_ends():
+    """Usage (priced per character or token by a metered provider) counts a reply that is spoken,
+    and one cancelled mid-way (a barge-in, a discarded speculation) up to where it stopped."""
+    rec, used = Recorder(), []
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    spoken = Responder(SimTts(ttfb_ms="5", ms_per_char=1.0), pool, Gate(rec.play, rec.emit, time.perf_counter_ns()),
+                       on_usage=used.append, prompt_chars=123)
+    text = await spoken.respond(SimLlm(ttft_ms="5", tokens_per_s=400.0).stream([]))
+    (whole,) = used
+    assert whole["llm_prompt_chars"] == 123 and whole["llm_reply_chars"] == len(text) and not whole["speculative"]
+    assert len(text) - 4 <= whole["tts_chars"] <= len(text)  # every clause, less the spaces between them
+    held = Responder(SimTts(ttfb_ms="5"), pool, Gate(rec.play, rec.emit), on_usage=used.append, prompt_chars=50)
+    task = asyncio.create_task(held.respond(SimLlm(ttft_ms="5", tokens_per_s=20.0).stream([])))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    partial = used[1]
+    assert partial["speculative"] and partial["llm_prompt_chars"] == 50
+    assert 0 < partial["llm_reply_chars"] < len(text)
+    pool.shutdown()

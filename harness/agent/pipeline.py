@@ -118,6 +118,7 @@ class ReferenceSession:
         self._spec: Speculation | None = None
         self._speaking = False
         self._history: list[dict] = []
+        self._pending_events: set[asyncio.Task] = set()
         self._voiced = False
         self._asr_partial = ""
         self.turns = 0
@@ -236,7 +237,7 @@ class ReferenceSession:
               and silence_ms >= self.cfg.speculate_after_ms
               and (now - sp.partial_since_ns) / 1e6 >= self.cfg.speculate_after_ms):
             messages = self._history + [{"role": "user", "content": sp.partial}]
-            self._spec = Speculation(sp.partial, self._responder(Gate(self._play, self._event)),
+            self._spec = Speculation(sp.partial, self._responder(Gate(self._play, self._event), messages),
                                      self.p.llm.stream(messages))
             await self._event({"type": "llm.speculation_started", "text": sp.partial})
 
@@ -275,8 +276,9 @@ class ReferenceSession:
             await spec.confirm(t_final)
             work = spec.task
         else:
-            work = self._responder(Gate(self._play, self._event, opened_ns=t_final)).respond(
-                self.p.llm.stream(list(self._history)))
+            messages = list(self._history)
+            work = self._responder(Gate(self._play, self._event, opened_ns=t_final), messages).respond(
+                self.p.llm.stream(messages))
         self._response = loop.create_task(self._reply(work, spec))
 
     def _remember(self, message: dict) -> None:
@@ -284,8 +286,18 @@ class ReferenceSession:
         if len(self._history) > HISTORY_MAX:
             self._history = self._history[-HISTORY_KEEP:]
 
-    def _responder(self, gate: Gate) -> Responder:
-        return Responder(self.p.tts, self._tts_pool, gate, batch=self._batch)
+    def _responder(self, gate: Gate, messages: list[dict]) -> Responder:
+        llm = self.p.llm
+        prompt = (len(llm.system_prompt) + sum(len(m["content"]) for m in messages)) * llm.fanout
+        return Responder(self.p.tts, self._tts_pool, gate, batch=self._batch, on_usage=self._usage,
+                         prompt_chars=prompt)
+
+    def _usage(self, usage: dict) -> None:
+        """What a reply consumed (billed by a metered provider whether or not it was heard): a
+        `reply.usage` event, sent from a task of its own (a cancelled reply reports it too)."""
+        task = asyncio.get_running_loop().create_task(self._event({"type": "reply.usage", **usage}))
+        self._pending_events.add(task)
+        task.add_done_callback(self._pending_events.discard)
 
     async def _drop_speculation(self) -> None:
         """The transcript moved on: the speculative generation is of no use."""

@@ -94,13 +94,26 @@ class Responder:
     there the LLM stage ends with the whole answer and the TTS stage with all of the audio.
     """
 
-    def __init__(self, tts: TTS, tts_pool: concurrent.futures.Executor, gate: Gate, batch: bool = False):
+    def __init__(self, tts: TTS, tts_pool: concurrent.futures.Executor, gate: Gate, batch: bool = False,
+                 on_usage: Callable[[dict], None] | None = None, prompt_chars: int = 0):
         self.tts, self._pool, self.gate, self.batch = tts, tts_pool, gate, batch
+        self._on_usage, self._prompt_chars = on_usage, prompt_chars
+        self._tts_chars = 0
 
     async def respond(self, deltas: AsyncIterator[str]) -> str:
-        """Speak the reply; returns its text. Cancel the task running this to stop at once."""
+        """Speak the reply; returns its text. Cancel the task running this to stop at once.
+        However it ends (spoken, interrupted, a discarded speculation), what it consumed goes
+        to `on_usage`: prompt and generated characters, characters synthesised."""
+        reply: list[str] = []
+        try:
+            return await self._respond(deltas, reply)
+        finally:
+            if self._on_usage is not None:
+                self._on_usage({"llm_prompt_chars": self._prompt_chars, "llm_reply_chars": sum(map(len, reply)),
+                                "tts_chars": self._tts_chars, "speculative": self.gate.opened_ns is None})
+
+    async def _respond(self, deltas: AsyncIterator[str], reply: list[str]) -> str:
         clauses: asyncio.Queue[str | None] = asyncio.Queue()
-        reply = []
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._speak(clauses))
             pending, first, chunked = "", True, 0
@@ -131,6 +144,7 @@ class Responder:
         while (clause := await clauses.get()) is not None:
             if not clause.strip():
                 continue
+            self._tts_chars += len(clause)
             t0 = time.perf_counter_ns()
             async for chunk in self.tts.stream(clause, self._pool):
                 if self.batch:

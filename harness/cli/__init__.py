@@ -11,6 +11,7 @@ from harness.cli.calibrate import calibrate
 from harness.cli.fixtures import fixtures
 from harness.cli.gate import gate
 from harness.cli.load import load
+from harness.cli.matrix import matrix
 from harness.cli.report import report
 from harness.cli.run import run, validate
 from harness.cli.scenarios import scenarios
@@ -62,4 +63,5 @@ main.add_command(gate)
 main.add_command(sweep)
 main.add_command(load)
 main.add_command(bench)
+main.add_command(matrix)
 main.add_command(scenarios)

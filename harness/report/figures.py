@@ -111,7 +111,7 @@ def stage_waterfall(runs: list[RunData]) -> str | None:
         rows.append((r.label, vals, float(np.mean([t["latency_ms"] for t in staged]))))
     if not rows:
         return None
-    return _stage_bars(rows, "ms after end of speech (mean per stage over turns with a trace; | = their mean latency)",
+    return stage_bars(rows, "ms after end of speech (mean per stage over turns with a trace; | = their mean latency)",
                        budget=True)
 
 
@@ -128,10 +128,10 @@ def turn_waterfall(run: RunData, most: int = 20) -> str | None:
         note = "".join(f" ({'+'.join(v)}→{k})" for k, v in merged.items())
         rows.append((f"{t['call_id']} turn {t['turn']}{note}",
                      [(k, t["stages_ms"].get(k) or 0.0) for k in STAGES], t["latency_ms"]))
-    return _stage_bars(rows, "ms after end of speech (| = the turn's latency)", budget=False)
+    return stage_bars(rows, "ms after end of speech (| = the turn's latency)", budget=False)
 
 
-def _stage_bars(rows: list[tuple[str, list[tuple[str, float]], float | None]], xlabel: str, budget: bool) -> str:
+def stage_bars(rows: list[tuple[str, list[tuple[str, float]], float | None]], xlabel: str, budget: bool) -> str:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.9 + (0.7 if budget else 0.32) * len(rows)))
     palette = {"turn_detection": "#bbbbbb", "stt_final": COLORS[0], "llm_ttft": COLORS[1],

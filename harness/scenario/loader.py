@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from harness.audio.fixtures import FixtureLibrary
 from harness.errors import InputError
@@ -70,18 +70,20 @@ MAX_SCENARIO_BYTES = 2**20
 """A scenario is a short YAML file; anything larger (or a device like /dev/zero) is refused unread."""
 
 
-def load_scenario(path: Path | str, fixtures: FixtureLibrary | None = None) -> LoadedScenario:
-    """Parse and validate a scenario file (and its fixture references) before any call."""
+def read_yaml_model(path: Path | str, model: type[BaseModel], what: str = "scenario",
+                    shape: str = "a mapping with version, name and steps"):
+    """Read a small YAML file and validate it as `model`: (instance, YAML node tree, raw bytes).
+    Every error is a ScenarioError reading `file:line: field: what is wrong`."""
     path = Path(path)
     try:
         if path.exists() and not path.is_file():
-            raise ScenarioError(path, None, "", "not a regular file (a scenario is a YAML file)")
+            raise ScenarioError(path, None, "", f"not a regular file (a {what} is a YAML file)")
         with path.open("rb") as f:
             raw = f.read(MAX_SCENARIO_BYTES + 1)
     except OSError as e:
         raise ScenarioError(path, None, "", f"cannot read: {e.strerror}") from e
     if len(raw) > MAX_SCENARIO_BYTES:
-        raise ScenarioError(path, None, "", f"larger than {MAX_SCENARIO_BYTES // 2**20} MiB: not a scenario")
+        raise ScenarioError(path, None, "", f"larger than {MAX_SCENARIO_BYTES // 2**20} MiB: not a {what}")
     text = raw.decode("utf-8", errors="replace")
     try:
         root = yaml.compose(text)
@@ -90,17 +92,27 @@ def load_scenario(path: Path | str, fixtures: FixtureLibrary | None = None) -> L
         mark = getattr(e, "problem_mark", None)
         raise ScenarioError(path, mark.line + 1 if mark else None, "", f"invalid YAML: {getattr(e, 'problem', e)}") from e
     if not isinstance(data, dict):
-        raise ScenarioError(path, 1, "", "a scenario is a mapping with version, name and steps")
+        raise ScenarioError(path, 1, "", f"a {what} is {shape}")
     try:
-        scenario = Scenario.model_validate(data)
+        return model.model_validate(data), root, raw
     except ValidationError as e:
         # a union (e.g. `wait: reply` or `wait: {ms: …}`) reports each branch: the deepest error is
         # the one about what was actually written
         err = max(e.errors(), key=lambda x: len(x["loc"]))
-        node = _node_at(root, err["loc"])
-        line = node.start_mark.line + 1 if node is not None else None
-        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        raise ScenarioError(path, line, _field_name(err["loc"]), err["msg"] + more) from None
+        raise ScenarioError(path, line_of(root, err["loc"]), _field_name(err["loc"]),
+                            err["msg"] + (f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else "")) from None
+
+
+def line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the YAML node at a field location (None if the file has no such node)."""
+    node = _node_at(root, loc)
+    return node.start_mark.line + 1 if node is not None else None
+
+
+def load_scenario(path: Path | str, fixtures: FixtureLibrary | None = None) -> LoadedScenario:
+    """Parse and validate a scenario file (and its fixture references) before any call."""
+    path = Path(path)
+    scenario, root, raw = read_yaml_model(path, Scenario)
     for i, expr in enumerate(scenario.defaults.thresholds):
         try:
             parse_threshold(expr)

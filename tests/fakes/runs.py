@@ -45,7 +45,7 @@ def synthetic_turns(n: int, *, median_ms: float = 500.0, sigma: float = 0.25, fi
             if stages:
                 td = 0.6 * lat
                 row["turn_detection_ms"] = round(td, 3)
-                row["stages_ms"] = {"stt_final": 30.0, "llm_ttft": round(0.2 * lat, 3),
+                row["stages_ms"] = {"turn_detection": round(td, 3), "stt_final": 30.0, "llm_ttft": round(0.2 * lat, 3),
                                     "tts_ttfb": round(0.1 * lat, 3), "transport": round(0.1 * lat - 30, 3)}
         if kind == "barge_in":
             stop = float(250 * np.exp(0.2 * rng.standard_normal()))

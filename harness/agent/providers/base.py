@@ -88,6 +88,10 @@ class LLM(abc.ABC):
 
     name: str = "?"
     simulated: bool = False
+    system_prompt: str = ""
+    """The system message the provider puts before the conversation (counted in usage)."""
+    fanout: int = 1
+    """Requests made per reply (a hedged LLM races several: each is billed)."""
 
     def warm(self) -> None:
         """Run once before serving, so the first call does not pay for cold caches."""

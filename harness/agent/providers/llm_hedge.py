@@ -22,6 +22,7 @@ class HedgedLlm(LLM):
         self.name = f"{llms[0].name}×{len(llms)}"
         self.simulated = any(m.simulated for m in llms)
         self.wins = [0] * len(llms)
+        self.system_prompt, self.fanout = llms[0].system_prompt, len(llms)
 
     async def stream(self, messages: list[dict]) -> AsyncIterator[str]:
         queue: asyncio.Queue[tuple[int, str | BaseException | None]] = asyncio.Queue()

@@ -21,6 +21,7 @@ class LlamaLlm(LLM):
     conversation costs only its newest tokens (about 10 ms each on one core here)."""
 
     name = "llama-smollm2"
+    system_prompt = SYSTEM_PROMPT
 
     def __init__(self, max_tokens: int = 48, max_sentences: int = 2, temperature: float = 0.0, threads: int = 1,
                  batch_threads: int = 1, seed: int = 0):

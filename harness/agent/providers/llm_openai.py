@@ -12,10 +12,29 @@ from harness.agent.providers.base import LLM, ProviderUnavailable
 from harness.agent.providers.llm_llama import SYSTEM_PROMPT
 
 
+def check_reachable(url: str, key: str | None, timeout_s: float = 5.0) -> None:
+    """GET `url`: ProviderUnavailable naming the URL if nothing answers or the key is refused (a
+    server without the route, 404 or 405, is reachable all the same)."""
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s):
+            return
+    except urllib.error.HTTPError as e:
+        if e.code in (401, 403):
+            raise ProviderUnavailable(f"{url}: HTTP {e.code}: the key was refused (set OPENAI_API_KEY or "
+                                      "--provider-opt STAGE.api_key=…)") from None
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise ProviderUnavailable(f"{url}: cannot connect ({getattr(reason, 'strerror', None) or reason})") from None
+
+
 class OpenAiCompatibleLlm(LLM):
     """POST {base_url}/chat/completions with `stream: true`; yields each `delta.content`."""
 
     name = "openai"
+    system_prompt = SYSTEM_PROMPT
 
     def __init__(self, base_url: str = "http://127.0.0.1:8000/v1", model: str = "default",
                  api_key: str | None = None, max_tokens: int = 48, temperature: float = 0.0,
@@ -27,6 +46,11 @@ class OpenAiCompatibleLlm(LLM):
         self.max_tokens, self.temperature = max_tokens, temperature
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
+
+    def warm(self) -> None:
+        """Check the server answers before serving (GET /models, as every OpenAI-compatible
+        server has it): a wrong URL or key fails the agent's start, not its first call."""
+        check_reachable(f"{self.base_url}/models", self._key)
 
     async def stream(self, messages: list[dict]) -> AsyncIterator[str]:
         if not messages or messages[0].get("role") != "system":

@@ -1,0 +1,1 @@
+"""`turnbench matrix`: reference-agent configurations (STT × LLM × TTS …) compared side by side."""
