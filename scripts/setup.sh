@@ -6,6 +6,8 @@
 #   bash scripts/setup.sh test       # run's, + test dependencies + the TTS engines the rebuild test uses
 #   bash scripts/setup.sh fixtures   # + Piper and Debian's flite/espeak-ng, to rebuild fixtures
 #   bash scripts/setup.sh agent      # the same as run
+#   bash scripts/setup.sh servers    # OpenAI-compatible STT and TTS servers from PyPI in .venv-servers/, the
+#                                    # real servers the OpenAI providers' tests run against (test does this)
 #   bash scripts/setup.sh interop    # test's, + two third-party voice-agent frameworks from PyPI (Pipecat,
 #                                    # FastRTC), each in its own environment under .venv-interop/, for the
 #                                    # opt-in interop tests: python -m pytest -m interop
@@ -42,11 +44,18 @@ agent_models() {
   "$PY" -m pip install -q 'llama-cpp-python[server]>=0.3'  # the server's extras, no rebuild
 }
 
+servers() {
+  [ -x .venv-servers/bin/python ] || "$PY" -m venv --system-site-packages .venv-servers
+  .venv-servers/bin/python -m pip install -q -r interop/requirements-servers.txt
+}
+
 case "$job" in
   run|agent) agent_models ;;
   test)      apt_install flite:flite espeak-ng:espeak-ng chromium:chromium  # chromium: the report render test
              agent_models
-             "$PY" -m pip install -q -e '.[test,fixtures,agent,webrtc,load]' ;;
+             "$PY" -m pip install -q -e '.[test,fixtures,agent,webrtc,load]'
+             servers ;;
+  servers)   servers ;;
   fixtures)  apt_install flite:flite espeak-ng:espeak-ng
              "$PY" -m pip install -q -e '.[fixtures]' ;;
   interop)   bash scripts/setup.sh test
@@ -56,5 +65,5 @@ case "$job" in
              done
              # FastRTC's own pause model downloads Silero at run time; the agent uses this wheel's copy
              ".venv-interop/fastrtc/bin/python" -m pip install -q --no-deps 'silero-vad==6.2.3' ;;
-  *) echo "usage: scripts/setup.sh run|test|fixtures|agent|interop" >&2; exit 2 ;;
+  *) echo "usage: scripts/setup.sh run|test|fixtures|agent|servers|interop" >&2; exit 2 ;;
 esac
