@@ -22,6 +22,7 @@ BUILTIN: dict[str, str] = {
     "turn.vad": "harness.agent.providers.turn_vad:SilenceTurn",
     "turn.semantic": "harness.agent.providers.turn_semantic:SemanticTurn",
     "vad.silero": "harness.agent.providers.vad_silero:SileroVad",
+    "vad.webrtc": "harness.agent.providers.vad_webrtc:WebRtcVad",
     "stt.pocketsphinx": "harness.agent.providers.stt_pocketsphinx:PocketsphinxStt",
     "stt.whisper": "harness.agent.providers.stt_whisper:WhisperStt",
     "stt.openai": "harness.agent.providers.stt_openai:OpenAiTranscriptionStt",
