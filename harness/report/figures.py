@@ -157,7 +157,10 @@ def stage_bars(rows: list[tuple[str, list[tuple[str, float]], float | None]], xl
     if not budget:
         ax.invert_yaxis()
     ax.set_xlabel(xlabel)
-    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.35 - 0.05 * len(rows) if budget else -0.08))
+    if budget:  # just below the figure (and its x label), however many rows it has
+        ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=fig.transFigure)
+    else:
+        ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.08))
     return to_svg(fig)
 
 
