@@ -149,3 +149,17 @@ def test_the_analysis_pools_rounds_ranks_by_p50_and_does_not_rank_noise(tmp_path
     assert "FAILED" in table and "broken: round 1: the reference agent exited" in table
     html = matrix_html(doc)
     assert html.count("<svg") == 2 and "within noise" in html and not re.search(r'(src|href)="https?:', html)
+
+
+def test_a_stage_left_to_the_agents_default_is_priced_under_its_registered_name(tmp_path):
+    folder = _folder_with_usage(tmp_path / "c" / "r1", [60.0], [{"llm_prompt_chars": 4000, "llm_reply_chars": 0,
+                                                                 "tts_chars": 1000}])
+    write_run(folder, synthetic_turns(20, seed=3))
+    cell = Cell("c", {"stt": "whisper"})  # llm and tts: the agent's defaults (llama, piper)
+    ran = {"stt": "whisper-tiny.en", "llm": "llama-smollm2", "tts": "piper"}  # as the agent names them
+    prices = Prices(stt={"whisper": {"per_audio_minute": 0.01}}, llm={"llama": {"per_1k_tokens": 1.0}},
+                    tts={"piper": {"per_1k_chars": 2.0}})
+    doc = matrix_document([cell], {"c": [RoundResult(1, folder, "completed", None, ran)]}, prices,
+                          {"status": "completed"})
+    cost = doc["cells"][0]["cost"]
+    assert cost["missing"] == [] and cost["by_stage"] == {"stt": 0.01, "llm": 1.0, "tts": 2.0}

@@ -12,10 +12,10 @@ from pathlib import Path
 from harness.agent.links import CallerAudio, CallLink
 from harness.agent.pipeline import PipelineConfig, Providers, ReferenceSession
 from harness.agent.providers import create
+from harness.agent.providers.registry import DEFAULTS, STAGES
 from harness.agent.server import AgentServer
 
-DEFAULTS = {"vad": "silero", "stt": "pocketsphinx", "llm": "llama", "tts": "piper", "turn": "vad"}
-KINDS = ("vad", "stt", "llm", "tts", "turn")
+KINDS = STAGES
 log = logging.getLogger("turnbench.agent")
 
 

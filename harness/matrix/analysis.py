@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.agent.providers.registry import DEFAULTS
 from harness.matrix.cost import Prices, add_usage, cost_per_call_minute, usage_of
 from harness.matrix.plan import Cell
 from harness.metrics.catalog import STAGES
@@ -86,7 +87,7 @@ def cell_document(cell: Cell, rounds: list[RoundResult], prices: Prices | None) 
            **{k: summary[k] for k in RATES}, **{f"{k}_ci95": summary[f"{k}_ci95"] for k in RATES},
            **{f"{k}_n": summary[f"{k}_n"] for k in RATES},
            "call_errors": summary["errors"], "usage": usage or None}
-    names = {s: [cell.providers.get(s), providers.get(s)] for s in ("stt", "llm", "tts")}
+    names = {s: [cell.providers.get(s) or DEFAULTS[s], providers.get(s)] for s in ("stt", "llm", "tts")}
     doc["cost"] = cost_per_call_minute(usage, names, prices) if prices is not None and usage else None
     return doc
 

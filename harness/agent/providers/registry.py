@@ -17,6 +17,8 @@ from harness.errors import InputError
 
 GROUP = "turnbench.providers"
 STAGES = ("vad", "stt", "llm", "tts", "turn")
+DEFAULTS = {"vad": "silero", "stt": "pocketsphinx", "llm": "llama", "tts": "piper", "turn": "vad"}
+"""The reference agent's provider for each stage when none is chosen."""
 
 BUILTIN: dict[str, str] = {
     "turn.vad": "harness.agent.providers.turn_vad:SilenceTurn",
