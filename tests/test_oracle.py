@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 def report(fixtures):
     chosen = tuple(c for c in CASES if c.name in ("noise_floor", "leading_silence", "burst_all",
                                                     "false_interrupts", "slow_barge_in", "quiet_nothing_between",
-                                                    "levels", "soft_attack", "hiss", "rate_8k", "stall"))
+                                                    "levels", "soft_attack", "dead_air", "rate_8k", "stall"))
     return asyncio.run(calibrate(fixtures, chosen, calls_per_case=1))
 
 
@@ -32,6 +32,9 @@ def test_measurement_error_is_within_bounds(report):
     assert not failing, (failing, report["harness"])
     net = report["metrics_net_of_transport"]
     assert net["latency_ms"]["n"] >= 30 and net["barge_in_stop_ms"]["n"] >= 5
+    # dead air inside replies (the dead_air case's gaps), net of how the loopback moved their edges
+    assert net["dead_air_ms"]["n"] >= 30 and net["dead_air_ms"]["p99_abs_error_ms"] <= 1.0
+    assert report["turns_with_dead_air"] >= 6  # the programmed gaps were there to be measured
 
 
 def test_programmed_behaviours_happened(report):

@@ -99,3 +99,22 @@ def test_a_clear_cuts_the_spurt_and_is_named():
     (on, off, sent, first_seq, last_seq, by_clear), = session.heard_spurts()
     assert (on, first_seq, last_seq, by_clear) == (0, 0, 2, 0)
     assert off == 50_000_000 - int(SAMPLE_NS)
+
+
+def test_a_gap_goes_between_two_words_and_the_spans_bridge_only_short_pauses():
+    import numpy as np
+
+    from harness.agent.oracle import spans_overlap, talk_spans, with_gap
+    from harness.agent.oracle_voice import synth_reply_pcm
+    pcm, runs, voice = synth_reply_pcm(2000, np.random.default_rng(1), -20.0, 0, with_voice=True)
+    gap = 9600  # 600 ms
+    pcm2, voice2, (s2, e2) = with_gap(pcm, voice, runs, 8000, gap)
+    at = int(runs[1][np.searchsorted(runs[1], 8000)])  # the end of the word that reaches 500 ms
+    assert len(pcm2) == len(pcm) + gap and not pcm2[at : at + gap].any()
+    assert (pcm2[: at] == pcm[: at]).all() and (pcm2[at + gap :] == pcm[at:]).all()
+    edges = np.diff((voice2 != 0).astype(np.int8), prepend=0, append=0)  # the runs still say where the voice is
+    assert (np.flatnonzero(edges == 1) == s2).all() and (np.flatnonzero(edges == -1) == e2).all()
+    (starts, ends) = talk_spans((s2, e2))
+    assert list(starts) == [s2[0], s2[np.searchsorted(s2, at + gap)]] and ends[0] == at
+    assert spans_overlap((starts, ends), at - 10, at + 10) and not spans_overlap((starts, ends), at, at + gap)
+    assert with_gap(pcm, None, runs, len(pcm), gap)[0] is pcm  # no word after the point: no gap (not dead air)

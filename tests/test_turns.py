@@ -263,3 +263,52 @@ def test_turn_never_reached_carries_the_call_error():
 def test_word_error_rate_ignores_case_and_punctuation():
     assert word_error_rate("Hello, World!", "hello world") == 0.0
     assert word_error_rate("a b c d", "a x c") == 0.5
+
+
+def _edges(audio, at_ns):
+    """Heard time of an agent clip's first and last audible (non-zero) sample, paced from `at_ns`."""
+    import numpy as np
+    nz = np.flatnonzero(audio)
+    return at_ns + int(nz[0] * 1e9 / 16000), at_ns + int(nz[-1] * 1e9 / 16000)
+
+
+def test_dead_air_is_the_longest_silence_inside_the_reply_before_the_next_turn():
+    f = FakeTimeline()
+    t = f.turn("utterance", [(200, 2200)])
+    f.turn("utterance", [(9000, 10500)])
+    at1 = f.eos_ns(t) + 300 * MS
+    filler = f.agent(at1, 500)                       # "let me check …"
+    at2 = at1 + 500 * MS + 900 * MS                   # … 900 ms of nothing …
+    content = f.agent(at2, 1500)
+    at3 = at2 + 1500 * MS + 400 * MS                  # … and a shorter wait
+    f.agent(at3, 800)
+    r, _ = analyze(f)
+    end1 = _edges(filler, at1)[1]
+    onset2 = _edges(content, at2)[0]
+    assert r.latency_ms == pytest.approx((_edges(filler, at1)[0] - f.eos_ns(t)) / MS, abs=0.2)  # the filler counts
+    assert r.dead_air_ms == pytest.approx((onset2 - end1) / MS, abs=0.2)  # the longest of the two gaps
+    assert r.dead_air_start_s == pytest.approx(end1 / 1e9, abs=0.0002)
+    assert 900 <= r.dead_air_ms < 1000
+
+
+def test_a_reply_in_one_spurt_has_no_dead_air_and_no_reply_has_none_at_all():
+    f = FakeTimeline()
+    t = f.turn("utterance", [(200, 2200)])
+    f.turn("utterance", [(6000, 7500)])
+    at = f.eos_ns(t) + 300 * MS
+    f.agent(at, 600)
+    f.agent(at + 600 * MS + 150 * MS, 600)  # a 150 ms pause is inside a talk spurt, not dead air
+    r1, r2 = analyze(f)
+    assert r1.dead_air_ms == 0.0 and r1.dead_air_start_s is None
+    assert r2.dead_air_ms is None and r2.no_response  # nothing answered: no dead air to speak of
+
+
+def test_agent_audio_after_the_callers_next_turn_began_is_not_part_of_the_reply():
+    f = FakeTimeline()
+    t = f.turn("utterance", [(200, 2200)])
+    nxt = f.turn("utterance", [(4000, 5500)])
+    at = f.eos_ns(t) + 300 * MS
+    f.agent(at, 600)
+    f.agent(f.start_ns(nxt) + 200 * MS, 600)  # talks again once the caller has moved on
+    r, _ = analyze(f)
+    assert r.dead_air_ms == 0.0

@@ -58,6 +58,12 @@ class TurnTruth:
     """Sequence number of the chunk holding the last audible sample before a barge-in stop."""
     stop_clear_index: int | None = None
     """Which of the oracle's `clear` messages ended that stop (Twilio), if one did."""
+    dead_air_ms: float | None = None
+    """The longest silence between the talk spurts of the reply, before the caller's next turn
+    (0 when the reply is one spurt)."""
+    dead_air_chunks: tuple[int, int] | None = None
+    """Sequence numbers of the chunks holding that gap's edges: the last audible sample before it,
+    the first after it."""
     silent_for_ms: float | None = None
     """When the agent was not audible at the turn's start: how long it had been quiet (None if it
     had not spoken yet). A caller on a delayed path still hears the agent that long after it
@@ -235,15 +241,18 @@ class OracleSession:
         hiss = int(cfg.hiss_ms * SAMPLE_RATE / 1000) if cfg.hiss_dbfs is not None else 0
         lead = max(int(cfg.leading_silence_ms * SAMPLE_RATE / 1000), hiss)
         shaped = cfg.noise_dbfs is not None or hiss or cfg.fade_in_ms != "0" or cfg.agent_rate != SAMPLE_RATE
+        gap = int(cfg.reply_gap.draw(self._rng) * SAMPLE_RATE / 1000) if cfg.reply_gap_ms != "0" else 0
         if cfg.voice == "recorded":
             spoken, (starts, ends) = recorded_reply(self._reply_count - 1, float(level))
             voice = np.concatenate([np.zeros(lead, np.float32), spoken])
             runs = (starts + lead, ends + lead)  # the recording's own speech, its first sample the reply's
-            pcm = float_to_pcm16(self._shape(voice, lead, hiss) if shaped else voice)
+            pcm = float_to_pcm16(voice)
         else:
             pcm, runs, voice = synth_reply_pcm(cfg.reply_ms, self._rng, level, lead, with_voice=shaped)
-            if shaped:
-                pcm = float_to_pcm16(self._shape(voice, lead, hiss))
+        if gap:
+            pcm, voice, runs = with_gap(pcm, voice, runs, lead + int(cfg.reply_gap_after_ms * SAMPLE_RATE / 1000), gap)
+        if shaped:
+            pcm = float_to_pcm16(self._shape(voice, lead, hiss))
         reply = _Reply(idx, pcm, None, heard_at_ns - int(lead * SAMPLE_NS), runs=runs)
         self._pending = reply
         self._replies.append(reply)
@@ -350,7 +359,7 @@ class OracleSession:
 
     async def _play(self, r: _Reply) -> None:
         step = max(1, int(self.cfg.chunk_ms * SAMPLE_RATE / 1000))
-        voice_from = int(r.runs[0][0]) if r.runs is not None and len(r.runs[0]) else 0
+        talk = talk_spans(r.runs) if r.runs is not None else None
         chunk_ns = step * SAMPLE_NS / self.cfg.burst if self.cfg.burst > 0 else 0
         lookahead = 10_000_000 if self.cfg.burst > 0 else 0
         try:
@@ -363,7 +372,8 @@ class OracleSession:
                     b = min(b, a + int((r.stop_at_ns - heard) / SAMPLE_NS))
                     if b <= a:
                         return
-                sent, heard, seq = await self._send_chunk(r.audio[a:b], audible=b > voice_from)
+                audible = b > 0 if talk is None else spans_overlap(talk, a, b)
+                sent, heard, seq = await self._send_chunk(r.audio[a:b], audible=audible)
                 r.chunks.append((sent, heard, a, b, seq))
                 if r.stop_at_ns is not None and b < min(a + step, len(r.audio)):
                     return
@@ -417,6 +427,10 @@ class OracleSession:
                     sent = self._packet_time(resp[0]) if self._packet_time is not None else resp[2]
                     t.first_byte_ms = round(max(0, sent - eos) / 1e6, 3)
                     t.response_chunk_seq = resp[3]
+                    answer = [sp for sp in spurts if resp[0] <= sp[0] < end]
+                    gap = max(zip(answer, answer[1:]), key=lambda ab: ab[1][0] - ab[0][1], default=None)
+                    t.dead_air_ms = 0.0 if gap is None else round((gap[1][0] - gap[0][1]) / 1e6, 3)
+                    t.dead_air_chunks = None if gap is None else (gap[0][4], gap[1][3])
             if playing is not None and t.kind == "barge_in":
                 t.barge_in_stop_ms = round((playing[1] - start) / 1e6, 3)
                 t.stop_chunk_seq = playing[4]
@@ -456,6 +470,43 @@ def _heard_words(r: _Reply, clear_sends: list[int]) -> tuple[np.ndarray, ...]:
     return (heard[chunk] + np.round(s * SAMPLE_NS).astype(np.int64),
             heard[chunk] + np.round((e - 1) * SAMPLE_NS).astype(np.int64),
             sent[chunk], seq[chunk], np.where(cut_short, cut[chunk], -1))
+
+
+def talk_spans(runs: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """A reply's talk spurts in samples, [start, end): its voice runs with gaps under
+    STOP_SILENCE bridged, as the listener's spurts bridge them. A chunk inside one is audible
+    to the caller's playout (and never waits behind stale quiet audio); a chunk in a longer gap
+    is not, as on the caller's side."""
+    starts, ends = runs
+    if not len(starts):
+        return starts, ends
+    stop = int(round(STOP_SILENCE_NS / SAMPLE_NS))
+    reach = np.maximum.accumulate(ends)
+    new = np.flatnonzero(np.r_[True, starts[1:] - reach[:-1] >= stop])
+    return starts[new], reach[np.r_[new[1:] - 1, len(ends) - 1]]
+
+
+def spans_overlap(spans: tuple[np.ndarray, np.ndarray], a: int, b: int) -> bool:
+    """Does [a, b) overlap any [start, end) span?"""
+    starts, ends = spans
+    i = int(np.searchsorted(ends, a, side="right"))
+    return i < len(starts) and int(starts[i]) < b
+
+
+def with_gap(pcm: np.ndarray, voice: np.ndarray | None, runs: tuple[np.ndarray, np.ndarray], after: int,
+             gap: int) -> tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, np.ndarray]]:
+    """A reply with `gap` samples of silence between two words: after the first word that ends at
+    or past sample `after` (none when no word follows it: trailing silence is not dead air)."""
+    starts, ends = runs
+    k = int(np.searchsorted(ends, after))
+    if k >= len(ends) - 1:
+        return pcm, voice, runs
+    at = int(ends[k])
+
+    def widen(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([x[:at], np.zeros(gap, x.dtype), x[at:]])
+    return (widen(pcm), None if voice is None else widen(voice),
+            (np.where(starts >= at, starts + gap, starts), np.where(ends > at, ends + gap, ends)))
 
 
 def truth_to_json(t: TurnTruth) -> dict:

@@ -79,6 +79,11 @@ class OracleConfig(BaseModel):
     webrtc_idle: Literal["silence", "nothing"] = Field(
         "silence", description="WebRTC: send digital silence where nothing is queued, or no packet at all "
                                "(silent on the wire until the first reply and between replies, like DTX)")
+    reply_gap_ms: str = Field("0", description="dead air inside each reply: silence this long (0, 800, uniform:300:1500) "
+                                               "after the word that reaches reply_gap_after_ms, as an agent that "
+                                               "says a filler and then waits on a tool call")
+    reply_gap_after_ms: float = Field(400.0, ge=0, le=600_000, description="where the gap goes: after the word that "
+                                                                            "reaches this much of the reply")
     stall_before_reply_ms: float | None = Field(
         None, ge=20, le=2000, description="with idle_noise: withhold the noise this long before each reply, then "
                                           "send it all at once just ahead of the reply (a stall delivering it late)")
@@ -97,7 +102,7 @@ class OracleConfig(BaseModel):
                                       description="silence after the last loud sample that ends a turn")
     seed: int = 0
 
-    @field_validator("delay_ms", "fade_in_ms", mode="before")
+    @field_validator("delay_ms", "fade_in_ms", "reply_gap_ms", mode="before")
     @classmethod
     def _delay(cls, v: object) -> str:
         Delay(v)  # raises ValueError with the reason
@@ -136,6 +141,10 @@ class OracleConfig(BaseModel):
     @property
     def fade_in(self) -> Delay:
         return Delay(self.fade_in_ms)
+
+    @property
+    def reply_gap(self) -> Delay:
+        return Delay(self.reply_gap_ms)
 
 
 def parse_overrides(pairs: list[str]) -> dict:

@@ -14,15 +14,18 @@ DEFAULT_BOUNDS = {
     "raw.latency_ms.median_abs_error_ms": 1.0, "raw.first_byte_ms.median_abs_error_ms": 1.0,
     "net.latency_ms.p99_abs_error_ms": 3.0, "net.first_byte_ms.p99_abs_error_ms": 3.0,
     "net.barge_in_stop_ms.p99_abs_error_ms": 5.0,
+    "net.dead_air_ms.p99_abs_error_ms": 1.0,
     "classification": 1.0,
 }
 """Raw: measured vs the oracle's own account, the loopback's delay included. Net: the same
 with each turn's transport delay removed, measured from both ends' stamps of the very messages
 the number rests on. Tails are bounded net: on a shared VM the raw tail is the hypervisor's
-(CPU steal freezes the loopback for tens of ms), which the report shows beside it."""
+(CPU steal freezes the loopback for tens of ms), which the report shows beside it. Dead air is a
+gap between two heard edges of the same stream: net of it is net of how much the loopback moved
+the chunk after the gap against the chunk before it."""
 WEBRTC_BOUNDS = {
     "offset.latency_ms.p99_abs_error_ms": 10.0, "offset.first_byte_ms.p99_abs_error_ms": 22.0,
-    "offset.barge_in_stop_ms.p99_abs_error_ms": 15.0,
+    "offset.barge_in_stop_ms.p99_abs_error_ms": 15.0, "raw.dead_air_ms.p99_abs_error_ms": 5.0,
     "classification": 1.0,
 }
 """WebRTC re-frames audio (Opus, 20 ms packets), so messages do not pair up end to end: its own
@@ -32,9 +35,13 @@ each way), so each turn's uplink trip, stamped at both ends, is taken out first.
 first-byte truth is when the packet holding its onset (after Opus's 6.5 ms delay) leaves; the
 codec smears an onset over a few ms, so one near a packet boundary is heard in the packet
 before, and first byte is exact to one packet (bound 20 ms + 2). A stop is an abrupt cut whose
-codec ringing outlasts it by an amount that depends on the waveform at the cut (bound 15 ms)."""
+codec ringing outlasts it by an amount that depends on the waveform at the cut (bound 15 ms).
+A gap inside a reply has both: a stop's ringing and an onset's smear, packets apart (bound 5 ms,
+raw: the packet delay is the same on both sides of it)."""
+TWILIO_BOUNDS = DEFAULT_BOUNDS | {"net.dead_air_ms.p99_abs_error_ms": 2.0}
+"""Twilio's wire is 8 kHz μ-law: each edge of a gap is resampled twice, and moves by up to a ms."""
 IMPAIRED_BOUNDS = {"impaired.latency_ms.p99_abs_error_ms": 3.0, "impaired.first_byte_ms.p99_abs_error_ms": 3.0,
-                   "impaired.barge_in_stop_ms.p99_abs_error_ms": 5.0}
+                   "impaired.barge_in_stop_ms.p99_abs_error_ms": 5.0, "impaired.dead_air_ms.p99_abs_error_ms": 1.0}
 """With an impairment profile: |measured − truth − what the path recorded adding to that very
 packet| has the loopback's bounds (raw medians there mean this, too)."""
 STRICT_BOUNDS = DEFAULT_BOUNDS | {"raw.latency_ms.p99_abs_error_ms": 3.0, "raw.first_byte_ms.p99_abs_error_ms": 3.0,
@@ -58,9 +65,9 @@ class Comparison:
     codec_ms: float = 0.0
     """What a re-framing transport (WebRTC) adds beyond the stamped trips (packetisation, codec)."""
     errors: dict[str, list[float]] = field(default_factory=lambda: {
-        "latency_ms": [], "first_byte_ms": [], "barge_in_stop_ms": [], "turn_detection_ms": []})
+        "latency_ms": [], "first_byte_ms": [], "barge_in_stop_ms": [], "turn_detection_ms": [], "dead_air_ms": []})
     net: dict[str, list[float]] = field(default_factory=lambda: {
-        "latency_ms": [], "first_byte_ms": [], "barge_in_stop_ms": []})
+        "latency_ms": [], "first_byte_ms": [], "barge_in_stop_ms": [], "dead_air_ms": []})
     transport: list[float] = field(default_factory=list)
     signed: list[float] = field(default_factory=list)
     signed_by_metric: dict[str, list[float]] = field(default_factory=lambda: {
@@ -70,10 +77,12 @@ class Comparison:
         "false_interruption": [0, 0], "barge_in": [0, 0], "backchannel": [0, 0], "response": [0, 0]})
     mismatches: list[dict] = field(default_factory=list)
     impaired: dict[str, list[float]] = field(default_factory=lambda: {
-        "latency_ms": [], "first_byte_ms": [], "barge_in_stop_ms": []})
+        "latency_ms": [], "first_byte_ms": [], "barge_in_stop_ms": [], "dead_air_ms": []})
     """|measured − truth − what the impairment recorded adding| per metric."""
     impairment_added: dict[str, list[float]] = field(default_factory=lambda: {
-        "latency_ms": [], "first_byte_ms": [], "barge_in_stop_ms": []})
+        "latency_ms": [], "first_byte_ms": [], "barge_in_stop_ms": [], "dead_air_ms": []})
+    gaps: int = 0
+    """Turns whose reply, by the oracle's account, had a gap inside it (dead air above 0)."""
     excluded: int = 0
     """Turns left out because a lost packet held the measured onset or stop."""
     by_case: dict[str, list[float]] = field(default_factory=dict)
@@ -109,6 +118,7 @@ class Comparison:
                     self.net[name].append(abs(m - t - delay))
                     if name == "latency_ms":
                         self.by_case_net.setdefault(case, []).append(abs(m - t - delay))
+        self.gaps += bool(truth.dead_air_ms)
         if transport_ms.get("latency_ms") is not None and measured.latency_ms is not None:
             self.transport.append(transport_ms["latency_ms"])
         if truth.latency_ms is not None and truth.programmed_delay_ms is not None:
@@ -185,7 +195,7 @@ class Comparison:
                 "metrics_net_of_impairment": impaired if impairment is not None else None,
                 "impairment_added_ms": ({k: (round(float(np.median(v)), 3) if v else None)
                                          for k, v in self.impairment_added.items()} if impairment is not None else None),
-                "excluded_for_loss": self.excluded,
+                "excluded_for_loss": self.excluded, "turns_with_dead_air": self.gaps,
                 "signed_latency_error_ms": {"median": round(float(np.median(signed)), 3),
                                             "p99": round(float(np.percentile(signed, 99)), 3)},
                 "oracle_slip_ms": {"median": round(float(np.median(slip)), 3),

@@ -11,7 +11,7 @@ from harness.agent.server import OracleServer
 from harness.audio.fixtures import FixtureLibrary
 from harness.audio.frames import FRAME_SAMPLES, SAMPLE_NS, SAMPLE_RATE
 from harness.calibration.cases import CASES, Case, calibration_scenario
-from harness.calibration.compare import DEFAULT_BOUNDS, IMPAIRED_BOUNDS, WEBRTC_BOUNDS, Comparison
+from harness.calibration.compare import DEFAULT_BOUNDS, IMPAIRED_BOUNDS, TWILIO_BOUNDS, WEBRTC_BOUNDS, Comparison
 from harness.caller.call import CallSettings
 from harness.caller.runner import RunOutcome, RunSpec, run_calls
 from harness.metrics.turns import AnalysisSettings, TurnResult, hear, hear_audio
@@ -41,7 +41,7 @@ async def calibrate(fixtures: FixtureLibrary, cases: tuple[Case, ...] = CASES, c
     """Measure each case's calls with the normal caller and score them against the oracle's log."""
     cases = tuple(c for c in cases if c.transports is None or transport in c.transports)
     if bounds is None:
-        bounds = WEBRTC_BOUNDS if transport == "webrtc" else DEFAULT_BOUNDS
+        bounds = {"webrtc": WEBRTC_BOUNDS, "twilio": TWILIO_BOUNDS}.get(transport, DEFAULT_BOUNDS)
     if impairment is not None and transport != "webrtc":  # measured = truth + what the path added, to the ms
         bounds = bounds | IMPAIRED_BOUNDS
     scenario = calibration_scenario()
@@ -220,7 +220,16 @@ def _transport_delays(tl: CallTimeline | None, heard: HeardAudio | None,
     def total(a: int | None, b: int | None) -> float | None:
         return None if a is None or b is None else round((a + b) / 1e6, 3)
 
-    return {"up.latency_ms": total(up(turn.eos_sample), 0), "up.first_byte_ms": total(up(turn.eos_sample), 0),
+    def widened(chunks: tuple[int, int] | None) -> float | None:
+        """How much wider the loopback made a gap inside a reply: the shift of the chunk after it
+        less the shift of the chunk before it (a gap that is one spurt's length: 0)."""
+        if chunks is None:
+            return 0.0 if truth.dead_air_ms is not None else None
+        before, after = down(chunks[0]), down(chunks[1])
+        return None if before is None or after is None else round((after - before) / 1e6, 3)
+
+    return {"dead_air_ms": widened(truth.dead_air_chunks),
+            "up.latency_ms": total(up(turn.eos_sample), 0), "up.first_byte_ms": total(up(turn.eos_sample), 0),
             "up.barge_in_stop_ms": total(up(turn.first_speech_sample), 0),
             "latency_ms": total(up(turn.eos_sample), down(truth.response_chunk_seq)),
             "first_byte_ms": total(up(turn.eos_sample), arrival(truth.response_chunk_seq)),
@@ -255,6 +264,15 @@ def impairment_effects(tl: CallTimeline, r: TurnResult) -> dict[str, dict | None
         out["first_byte_ms"] = {"up": path.up(turn.eos_sample), "down": onset_arrival}
     if stop is not None:
         out["barge_in_stop_ms"] = {"up": path.up(turn.first_speech_sample), "down": stop}
+    if r.dead_air_start_s is not None:  # a gap inside the reply: how much the path widened it
+        try:
+            ended = path.stopped(r.dead_air_start_s)
+            resumed = path.down(r.dead_air_start_s + r.dead_air_ms / 1000)
+        except LookupError:
+            return None
+        out["dead_air_ms"] = None if ended is None or resumed is None else {"up": 0.0, "down": resumed - ended}
+    elif r.dead_air_ms is not None:
+        out["dead_air_ms"] = {"up": 0.0, "down": 0.0}
     return out
 
 

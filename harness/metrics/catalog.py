@@ -63,6 +63,7 @@ CATALOG: tuple[MetricDef, ...] = (
     MetricDef("no_response_rate", "no_response", "rate", "no response", unit="rate", compare=("",)),
     MetricDef("turn_detection_ms", "turn_detection_ms", "percentiles", "turn detection (ms)", seed=4,
               headline=("p50",), compare=("p50",)),
+    MetricDef("dead_air_ms", "dead_air_ms", "percentiles", "dead air in reply (ms)", seed=6, compare=("p50", "p99")),
     MetricDef("wer", "wer", "mean", "WER", unit="ratio", headline=("",), compare=("",)),
 )
 """In the order tables, summaries and reports show them."""
@@ -73,7 +74,7 @@ HEADLINE_LABELS = {
     "false_interruption_rate_paused": "False interruptions (paused turns)",
     "barge_in_success_rate": "Barge-in success", "barge_in_stop_ms.p50": "Barge-in stop time P50",
     "backchannel_success_rate": "Backchannel success", "turn_detection_ms.p50": "Turn-detection latency P50",
-    "wer": "WER (agent transcript)",
+    "wer": "WER (agent transcript)", "dead_air_ms.p99": "Dead air inside a reply P99",
 }
 """The report's longer names for its headline rows (a metric without one uses its label)."""
 

@@ -51,6 +51,12 @@ class TurnResult:
     transcript: str | None = None
     wer: float | None = None
     turn_detection_ms: float | None = None
+    dead_air_ms: float | None = None
+    """The longest silence inside the reply, between its first audio and the caller's next turn:
+    the largest gap between consecutive talk spurts (0 when the reply is one spurt; gaps under
+    250 ms are inside a spurt)."""
+    dead_air_start_s: float | None = None
+    """Where that longest gap begins (the reply's last audible sample before it), same axis as `eos_s`."""
     stages_ms: dict | None = None
     """Consecutive intervals on the caller's clock, EOS → turn.end → stt.final → llm.first_token →
     tts.first_audio → heard, by when each event arrived: they sum to `latency_ms` exactly."""
@@ -225,6 +231,9 @@ def _analyze_turn(tl: CallTimeline, turn: PlannedTurn, nxt: PlannedTurn | None, 
             r.latency_ms = _ms(eos_ns, after.onset_ns)
             r.first_byte_ms = max(0.0, _ms(eos_ns, after.first_chunk_arrival_ns))
             r.response_onset_s = round((after.onset_ns - tl.t0_ns) / 1e9, 6)
+            gap = longest_gap(spurts, after, next_start or tl.ended_ns or window_end)
+            r.dead_air_ms = 0.0 if gap is None else _ms(gap[0], gap[1])
+            r.dead_air_start_s = None if gap is None else round((gap[0] - tl.t0_ns) / 1e9, 6)
         talking_over_eos = any(s.onset_ns <= eos_ns < s.end_ns for s in during)
         r.no_response = after is None and not talking_over_eos
     if turn.kind == "barge_in" and playing_at_start is not None:
@@ -237,6 +246,14 @@ def _analyze_turn(tl: CallTimeline, turn: PlannedTurn, nxt: PlannedTurn | None, 
     if tl.error and r.no_response:
         r.error = tl.error
     return r
+
+
+def longest_gap(spurts: list[Spurt], first: Spurt, answer_end_ns: int) -> tuple[int, int] | None:
+    """(end of one spurt, onset of the next) of the longest silence between consecutive spurts
+    from `first` on that begin before `answer_end_ns`; None when the answer is one spurt."""
+    answer = [s for s in spurts if first.onset_ns <= s.onset_ns < answer_end_ns]
+    gaps = [(a.end_ns, b.onset_ns) for a, b in zip(answer, answer[1:])]
+    return max(gaps, key=lambda g: g[1] - g[0], default=None)
 
 
 def _agent_trace(tl: CallTimeline, turn: PlannedTurn, r: TurnResult, eos_ns: int, window_end: int) -> None:
