@@ -37,7 +37,7 @@ def test_twilio_playout_model_is_exact(fixtures):
 
 
 def test_webrtc_added_latency_is_measured_and_steady(fixtures):
-    report = run(fixtures, ("paced", "slow_barge_in", "burst_4x", "quiet_nothing_between"), transport="webrtc")
+    report = run(fixtures, ("slow_barge_in", "quiet_nothing_between"), transport="webrtc")  # 2 WebRTC cases run at once
     added = report["transport_added_ms"]["latency_ms"]
     assert 20 <= added["median"] <= 45  # one 20 ms packet + Opus's 6.5 ms + loopback
     assert report["metrics_net_of_added_latency"]["latency_ms"]["p99_abs_error_ms"] <= 10

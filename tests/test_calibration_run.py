@@ -130,7 +130,8 @@ def stamps_as_without_the_path(tl) -> tuple:
 def truth_of_stop(tl, stop_ns: int, seq: int, clear_index: int | None):
     start = tl.sample_sent_ns(tl.turns[0].first_speech_sample)
     return SimpleNamespace(start_arrival_ns=start, barge_in_stop_ms=(stop_ns - start) / 1e6, stop_chunk_seq=seq,
-                           stop_clear_index=clear_index, response_chunk_seq=None)
+                           stop_clear_index=clear_index, response_chunk_seq=None, dead_air_ms=None,
+                           dead_air_chunks=None)
 
 
 def test_net_of_the_loopback_pairs_a_stop_only_when_the_caller_heard_its_sample():

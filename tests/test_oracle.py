@@ -14,9 +14,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def report(fixtures):
-    chosen = tuple(c for c in CASES if c.name in ("noise_floor", "leading_silence", "burst_all",
-                                                    "false_interrupts", "slow_barge_in", "quiet_nothing_between",
-                                                    "levels", "soft_attack", "dead_air", "rate_8k", "stall"))
+    # burst_all, leading_silence and stall run on Twilio (tests/test_calibration.py), the rest of the
+    # catalogue in `turnbench calibrate`: here, what only ws-pcm checks, kept small for CI's time
+    chosen = tuple(c for c in CASES if c.name in ("noise_floor", "false_interrupts", "slow_barge_in",
+                                                    "quiet_nothing_between", "levels", "soft_attack", "dead_air",
+                                                    "rate_8k"))
     return asyncio.run(calibrate(fixtures, chosen, calls_per_case=1))
 
 

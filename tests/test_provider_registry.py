@@ -67,18 +67,18 @@ def test_a_provider_package_installed_beside_turnbench_runs_in_a_matrix_cell(tmp
         port = s.getsockname()[1]
     (tmp_path / "m.yaml").write_text(MATRIX.replace("PORT", str(port)))
     (tmp_path / "one.yaml").write_text(ONE_TURN)
-    r = subprocess.run([str(py), "-m", "harness.cli", "matrix", "one.yaml", "--cells", "m.yaml", "--rounds", "2",
+    r = subprocess.run([str(py), "-m", "harness.cli", "matrix", "one.yaml", "--cells", "m.yaml", "--rounds", "1",
                         "--no-progress", "--out", str(tmp_path / "runs")],
                        capture_output=True, text=True, cwd=tmp_path, timeout=400)
     assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]  # 1: a cell failed; the others were measured
-    assert "round 2/2 · cell 3/3 beep: P50" in r.stderr  # progress names round and cell (rounds reverse the order)
+    assert "round 1/1 · cell 1/3 beep: P50" in r.stderr  # progress names round and cell
     (top,) = (tmp_path / "runs").iterdir()
     doc = json.loads((top / "matrix.json").read_text())
     assert doc["schema"] == "turnbench.matrix/1" and doc["status"] == "completed"
     cells = {c["name"]: c for c in doc["cells"]}
     beep = cells["beep"]
-    assert beep["status"] == "ok" and beep["providers_run"]["tts"] == "beep" and beep["latency_ms"]["n"] == 2
-    assert [x["status"] for x in beep["rounds"]] == ["completed", "completed"]
+    assert beep["status"] == "ok" and beep["providers_run"]["tts"] == "beep" and beep["latency_ms"]["n"] == 1
+    assert [x["status"] for x in beep["rounds"]] == ["completed"]
     assert beep["usage"]["replies"] >= 2 and beep["usage"]["tts_chars"] > 0
     failed = cells["no-server"]
     assert failed["status"] == "failed" and f"127.0.0.1:{port}/v1/models: cannot connect" in failed["errors"][0]

@@ -220,21 +220,22 @@ def _transport_delays(tl: CallTimeline | None, heard: HeardAudio | None,
     def total(a: int | None, b: int | None) -> float | None:
         return None if a is None or b is None else round((a + b) / 1e6, 3)
 
-    def widened(chunks: tuple[int, int] | None) -> float | None:
-        """How much wider the loopback made a gap inside a reply: the shift of the chunk after it
-        less the shift of the chunk before it (a gap that is one spurt's length: 0)."""
-        if chunks is None:
-            return 0.0 if truth.dead_air_ms is not None else None
-        before, after = down(chunks[0]), down(chunks[1])
-        return None if before is None or after is None else round((after - before) / 1e6, 3)
-
-    return {"dead_air_ms": widened(truth.dead_air_chunks),
+    return {"dead_air_ms": _gap_widening(down, truth),
             "up.latency_ms": total(up(turn.eos_sample), 0), "up.first_byte_ms": total(up(turn.eos_sample), 0),
             "up.barge_in_stop_ms": total(up(turn.first_speech_sample), 0),
             "latency_ms": total(up(turn.eos_sample), down(truth.response_chunk_seq)),
             "first_byte_ms": total(up(turn.eos_sample), arrival(truth.response_chunk_seq)),
             "barge_in_stop_ms": total(up(turn.first_speech_sample),
                                       stop_delay(truth.stop_chunk_seq, truth.stop_clear_index))}
+
+
+def _gap_widening(down: Callable[[int | None], int | None], truth) -> float | None:
+    """How much wider the loopback made the longest gap inside a reply: the heard shift of the
+    chunk after it less that of the chunk before it (0 for an answer in one spurt)."""
+    if truth.dead_air_chunks is None:
+        return 0.0 if truth.dead_air_ms is not None else None
+    before, after = down(truth.dead_air_chunks[0]), down(truth.dead_air_chunks[1])
+    return None if before is None or after is None else round((after - before) / 1e6, 3)
 
 
 def impairment_effects(tl: CallTimeline, r: TurnResult) -> dict[str, dict | None] | None:
