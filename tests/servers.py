@@ -4,6 +4,8 @@ agent-cli's speech server): a free port, start, wait until it listens, stop."""
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -25,7 +27,10 @@ def free_port() -> int:
 def serving(cmd: list[str], port: int, log: Path, timeout_s: float = 90.0) -> Iterator[str]:
     """Run `cmd` until the block ends; yields http://127.0.0.1:PORT once something listens there."""
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        # its own process group: a server's worker processes (agent-cli synthesises in a spawned child)
+        # are stopped with it, not left running to load the rest of the suite
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
         try:
             deadline = time.monotonic() + timeout_s
             while True:
@@ -40,8 +45,25 @@ def serving(cmd: list[str], port: int, log: Path, timeout_s: float = 90.0) -> It
                     time.sleep(0.2)
             yield f"http://127.0.0.1:{port}"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            _stop_group(proc)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the server's whole process group, SIGKILL to what is left after 10 s."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        pass
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)  # anyone left in the group?
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
