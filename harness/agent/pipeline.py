@@ -20,14 +20,19 @@ from typing import Literal
 
 import numpy as np
 
+from harness.agent import tools
 from harness.agent.providers.base import LLM, STT, TTS, VAD, TurnDetector
 from harness.agent.respond import Emit, Gate, Responder, Speculation, elapsed_ms
-from harness.audio.frames import FRAME_NS, FRAME_SAMPLES
+from harness.agent.tools import ToolConfig, ToolFailed
+from harness.audio.frames import FRAME_NS, FRAME_SAMPLES, SAMPLE_RATE
 from harness.clock import sleep_until
 
 HISTORY_MAX, HISTORY_KEEP = 16, 6
 """Messages of the conversation the LLM sees: the history grows (so a local model's prompt cache
 covers all but the newest words) until HISTORY_MAX, then drops to the last HISTORY_KEEP."""
+BRIDGE_LEAD_S = 0.15
+"""A bridging line is queued this long before what was already said runs out, so it follows
+without a gap (the mouth concatenates queued audio)."""
 BACKCHANNEL_WORDS = {"yeah", "yes", "yep", "okay", "ok", "right", "sure", "uh", "huh", "mm", "hmm", "mhm"}
 
 
@@ -53,6 +58,8 @@ class PipelineConfig:
     interrupt_max_ms: float = 1000.0
     """Speech over the agent for this long interrupts it whatever the words."""
     preroll_ms: float = 200.0
+    tools: ToolConfig = ToolConfig()
+    """Tool calls to a simulated backend on turns that need a lookup, masked by fillers."""
 
 
 @dataclass
@@ -63,9 +70,14 @@ class Providers:
     tts: TTS
     turn: TurnDetector
 
+    def __post_init__(self) -> None:
+        self.filler_audio: dict[str, np.ndarray] = {}
+        """Fillers synthesised once per model set (a filler must play at once, not after TTS)."""
+
     @property
     def labels(self) -> dict:
-        return {k: {"name": p.name, "simulated": p.simulated} for k, p in self.__dict__.items()}
+        return {k: {"name": getattr(self, k).name, "simulated": getattr(self, k).simulated}
+                for k in ("vad", "stt", "llm", "tts", "turn")}
 
 
 @dataclass
@@ -100,14 +112,14 @@ class ReferenceSession:
     """One call's pipeline. Feed frames with `on_audio`; run `run()` for as long as the call lasts."""
 
     def __init__(self, providers: Providers, cfg: PipelineConfig,
-                 send_audio: Callable[[bytes], Awaitable[None]], send_event: Emit):
+                 send_audio: Callable[[bytes], Awaitable[None]], send_event: Emit, call_index: int = 0):
         self.p, self.cfg = providers, cfg
         self._send_audio, self._event = send_audio, send_event
         self._batch = cfg.mode == "batch"
         self._stt_blocking = providers.stt.blocking
         self._frames: asyncio.Queue[tuple[int, np.ndarray]] = asyncio.Queue()
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr")
-        self._out: asyncio.Queue[tuple[int, np.ndarray]] = asyncio.Queue()
+        self._out: asyncio.Queue[tuple[int, np.ndarray, dict | None]] = asyncio.Queue()
         self._epoch = 0
         self._tts_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
         self._speech: _Speech | None = None
@@ -122,6 +134,9 @@ class ReferenceSession:
         self._voiced = False
         self._asr_partial = ""
         self.turns = 0
+        self._backend = tools.SimulatedBackend(cfg.tools, call_index) if cfg.tools.enabled else None
+        self._profile: dict | None = None
+        self._background: set[asyncio.Task] = set()
 
     # -- input -------------------------------------------------------------------------------
 
@@ -131,6 +146,8 @@ class ReferenceSession:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         mouth = loop.create_task(self._mouth())
+        if self._backend is not None:
+            self._spawn(self._prepare_tools())
         try:
             while True:
                 arrival, frame = await self._frames.get()
@@ -141,6 +158,8 @@ class ReferenceSession:
                 await self._after_frame(arrival, frame, voiced, partial)
         finally:
             mouth.cancel()
+            for task in self._background:
+                task.cancel()
             if self._spec is not None:
                 self._spec.cancel()
             if self._response is not None:
@@ -234,10 +253,10 @@ class ReferenceSession:
         if silence_ms >= self.p.turn.silence_needed_ms(sp.partial):
             await self._end_of_turn(sp)
         elif (self.cfg.speculative and not self._batch and self._spec is None and sp.partial and not sp.over_agent
-              and silence_ms >= self.cfg.speculate_after_ms
+              and self._tool_for(sp.partial) is None and silence_ms >= self.cfg.speculate_after_ms
               and (now - sp.partial_since_ns) / 1e6 >= self.cfg.speculate_after_ms):
-            messages = self._history + [{"role": "user", "content": sp.partial}]
-            self._spec = Speculation(sp.partial, self._responder(Gate(self._play, self._event), messages),
+            messages = self._context(self._history + [{"role": "user", "content": sp.partial}])
+            self._spec = Speculation(sp.partial, self._responder(Gate(self._content_play(), self._event), messages),
                                      self.p.llm.stream(messages))
             await self._event({"type": "llm.speculation_started", "text": sp.partial})
 
@@ -246,8 +265,10 @@ class ReferenceSession:
         self._speech = None
         await self._event({"type": "vad.stop"})
         score = getattr(self.p.turn, "last_score", None)
+        audio = getattr(self.p.turn, "last_audio", None)
         turn_end = {"type": "turn.end", "policy": self.p.turn.name,
-                    **({"completeness": round(score, 3)} if score is not None else {})}
+                    **({"completeness": round(score, 3)} if score is not None else {}),
+                    **({"audio_completeness": round(audio, 3)} if audio is not None else {})}
         if not sp.over_agent:  # decided now: the final transcript is the next stage, not part of this one
             await self._event(turn_end)
         t0 = time.perf_counter_ns()
@@ -266,20 +287,105 @@ class ReferenceSession:
         await self._interrupt()
         self.turns += 1
         spec, self._spec = self._spec, None
-        if spec is not None and not spec.matches(text):
-            spec.cancel()
-            await self._event({"type": "llm.speculation_discarded", "text": spec.text, "final": text})
+        tool = self._tool_for(text)
+        if spec is not None and (tool is not None or not spec.matches(text)):
+            await self._discard(spec, final=text)
             spec = None
         self._remember({"role": "user", "content": text})
         t_final = time.perf_counter_ns()
         if spec is not None:
             await spec.confirm(t_final)
             work = spec.task
+        elif tool is not None:
+            work = self._tool_reply(list(self._history), tool, t_final)
         else:
-            messages = list(self._history)
-            work = self._responder(Gate(self._play, self._event, opened_ns=t_final), messages).respond(
+            messages = self._context(list(self._history))
+            work = self._responder(Gate(self._content_play(), self._event, opened_ns=t_final), messages).respond(
                 self.p.llm.stream(messages))
         self._response = loop.create_task(self._reply(work, spec))
+
+    # -- tools -------------------------------------------------------------------------------
+
+    def _spawn(self, coro: Awaitable) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _tool_for(self, text: str) -> str | None:
+        """The backend call this turn needs (None: none, or its answer is already at hand)."""
+        if self._backend is None:
+            return None
+        tool = tools.route(text)
+        if tool == tools.PREFETCHED and self._profile is not None:
+            return None
+        return tool
+
+    def _context(self, messages: list[dict]) -> list[dict]:
+        """What the LLM sees: the prefetched profile, when there is one, with the caller's last words."""
+        if self._profile is None or not messages:
+            return messages
+        return tools.with_result(messages, tools.PREFETCHED, self._profile, None)
+
+    async def _prepare_tools(self) -> None:
+        """At call start: the fillers' audio (once per model set) and the prefetch."""
+        cfg = self.cfg.tools
+        if cfg.prefetch:
+            self._spawn(self._prefetch())
+        if cfg.fillers != "none" and not self.p.filler_audio:
+            for line in (tools.ACK, *tools.BRIDGES):
+                chunks = [c async for c in self.p.tts.stream(line, self._tts_pool)]
+                self.p.filler_audio[line] = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+
+    async def _prefetch(self) -> None:
+        t0 = time.perf_counter_ns()
+        await self._event({"type": "tool.started", "name": tools.PREFETCHED, "prefetch": True})
+        try:
+            self._profile = await self._backend.call(tools.PREFETCHED)
+            error = None
+        except ToolFailed as e:
+            error = str(e)
+        await self._event({"type": "tool.finished", "name": tools.PREFETCHED, "prefetch": True,
+                           "duration_ms": elapsed_ms(t0), **({"error": error} if error else {})})
+
+    def _filler(self, line: str, kind: str) -> float:
+        """Queue a filler line at once; returns its length in seconds (0: none synthesised yet)."""
+        audio = self.p.filler_audio.get(line)
+        if audio is None or not len(audio):
+            return 0.0
+        self._play(audio, {"type": "response.filler", "kind": kind, "text": line})
+        return len(audio) / SAMPLE_RATE
+
+    async def _tool_reply(self, messages: list[dict], tool: str, t_final: int) -> str:
+        """A reply that needs the backend: filler at once, bridging lines while the call outlasts
+        what has been said (mode ack+bridge), then the answer with the call's result."""
+        cfg = self.cfg.tools
+        await self._event({"type": "tool.started", "name": tool})
+        call = asyncio.get_running_loop().create_task(self._backend.call(tool))
+        try:
+            said_s = self._filler(tools.ACK, "ack") if cfg.fillers != "none" else 0.0
+            bridges = iter(tools.BRIDGES if cfg.fillers == "ack+bridge" else ())
+            covered_ns = time.perf_counter_ns() + int(said_s * 1e9)
+            while not call.done():
+                wait_s = max(0.0, (covered_ns - time.perf_counter_ns()) / 1e9 - BRIDGE_LEAD_S)
+                await asyncio.wait({call}, timeout=wait_s if said_s else None)
+                if call.done() or not said_s:
+                    break
+                line = next(bridges, None)
+                if line is None:
+                    await asyncio.wait({call})
+                    break
+                covered_ns = max(covered_ns, time.perf_counter_ns()) + int(self._filler(line, "bridge") * 1e9)
+            try:
+                result, error = await call, None
+            except ToolFailed as e:
+                result, error = None, str(e)
+        finally:
+            call.cancel()
+        await self._event({"type": "tool.finished", "name": tool, "duration_ms": elapsed_ms(t_final),
+                           **({"error": error} if error else {})})
+        messages = self._context(tools.with_result(messages, tool, result, error))
+        gate = Gate(self._content_play(), self._event, opened_ns=time.perf_counter_ns())
+        return await self._responder(gate, messages).respond(self.p.llm.stream(messages))
 
     def _remember(self, message: dict) -> None:
         self._history.append(message)
@@ -303,8 +409,15 @@ class ReferenceSession:
         """The transcript moved on: the speculative generation is of no use."""
         spec, self._spec = self._spec, None
         if spec is not None:
-            spec.cancel()
-            await self._event({"type": "llm.speculation_discarded", "text": spec.text})
+            await self._discard(spec)
+
+    async def _discard(self, spec: Speculation, **why: str) -> None:
+        """Throw a speculative reply away, unheard; say what it had made (held audio included)."""
+        spec.cancel()
+        held_ms = spec.responder.gate.held_audio_ms
+        await self._event({"type": "llm.speculation_discarded", "text": spec.text, **why})
+        if held_ms:
+            await self._event({"type": "tts.speculation_discarded", "audio_ms": held_ms})
 
     # -- response ----------------------------------------------------------------------------
 
@@ -335,24 +448,38 @@ class ReferenceSession:
 
     # -- output ------------------------------------------------------------------------------
 
-    def _play(self, chunk: np.ndarray) -> None:
-        """Queue reply audio for the mouth, tagged with the current epoch."""
-        self._out.put_nowait((self._epoch, chunk))
+    def _play(self, chunk: np.ndarray, mark: dict | None = None) -> None:
+        """Queue reply audio for the mouth, tagged with the current epoch; `mark` is an event the
+        mouth sends just before the frame that holds this chunk's first sample."""
+        self._out.put_nowait((self._epoch, chunk, mark))
+
+    def _content_play(self) -> Callable[[np.ndarray], None]:
+        """Play for one reply's content: its first chunk carries `response.content_start`."""
+        first = True
+
+        def play(chunk: np.ndarray) -> None:
+            nonlocal first
+            self._play(chunk, {"type": "response.content_start"} if first else None)
+            first = False
+        return play
 
     async def _mouth(self) -> None:
         """Real-time pacing of the reply in 20 ms frames on an absolute schedule."""
         while True:
-            epoch, buf = await self._out.get()
+            epoch, buf, mark = await self._out.get()
             if epoch != self._epoch:
                 continue
+            marks = [(0, mark)] if mark is not None else []  # (sample offset in buf, event)
             if not self._speaking:
                 self._speaking = True
                 await self._event({"type": "audio.start"})
             start, n = time.perf_counter_ns(), 0
             while epoch == self._epoch:
                 if len(buf) < FRAME_SAMPLES and not self._out.empty():
-                    e, more = self._out.get_nowait()
+                    e, more, mark = self._out.get_nowait()
                     if e == epoch:
+                        if mark is not None:
+                            marks.append((len(buf), mark))
                         buf = np.concatenate([buf, more])
                     continue
                 if not len(buf):
@@ -361,6 +488,11 @@ class ReferenceSession:
                 await sleep_until(start + n * FRAME_NS)
                 if epoch != self._epoch:  # interrupted while waiting: not one more frame
                     break
+                due = [{**ev, "offset_ms": at * 1000 / SAMPLE_RATE} if at else ev
+                       for at, ev in marks if at < FRAME_SAMPLES]
+                marks = [(at - FRAME_SAMPLES, ev) for at, ev in marks if at >= FRAME_SAMPLES]
+                for ev in due:
+                    await self._event(ev)
                 await self._send_audio(frame.tobytes())
                 n += 1
             if epoch == self._epoch and self._speaking and self._out.empty():

@@ -28,11 +28,21 @@ def load_providers(names: dict[str, str] | None = None, options: dict[str, dict]
     made = {k: create(k, names[k], **options.get(k, {})) for k in KINDS}
     if llm_hedge > 1:
         from harness.agent.providers.llm_hedge import HedgedLlm
-        made["llm"] = HedgedLlm([made["llm"], *(create("llm", names["llm"], **options.get("llm", {}))
-                                                for _ in range(llm_hedge - 1))])
+        made["llm"] = HedgedLlm([made["llm"], *(create("llm", names["llm"], **racer_options(options.get("llm", {}),
+                                                                                           made["llm"], i))
+                                                for i in range(1, llm_hedge))])
     for provider in made.values():
         provider.warm()
     return Providers(**made)
+
+
+def racer_options(options: dict, first, i: int) -> dict:
+    """Options of the i-th extra racer of a hedge: a seeded (simulated) provider gets its own
+    seed, or every racer would draw the same latencies and the race would be a tie."""
+    import inspect
+    if "seed" in inspect.signature(type(first).__init__).parameters:
+        return {**options, "seed": int(options.get("seed", 0)) + 1000 * i}
+    return options
 
 
 class ReferenceServer(AgentServer):
@@ -83,7 +93,8 @@ class ReferenceServer(AgentServer):
                 await link.clear()
             await link.send_event(ev)
 
-        session = ReferenceSession(providers, self.cfg, link.send_audio, send_event)
+        self._sessions_started = getattr(self, "_sessions_started", 0) + 1
+        session = ReferenceSession(providers, self.cfg, link.send_audio, send_event, call_index=self._sessions_started)
         runner = asyncio.create_task(session.run())
         runner.add_done_callback(lambda task: self._session_ended(task, link))
         got_audio = False

@@ -64,6 +64,15 @@ class Gate:
         else:
             await self._emit(self._stamp(ev, at_ns))
 
+    @property
+    def held_audio_ms(self) -> float:
+        """Audio synthesised behind the closed gate (what a discarded speculation throws away)."""
+        return round(sum(len(c) for c in self._audio) * 1000 / 16000, 1)
+
+    async def notice(self, ev: dict) -> None:
+        """An event that says what happens behind the gate: sent at once, never held."""
+        await self._emit(ev)
+
     async def open(self, at_ns: int, **extra) -> None:
         """The turn is confirmed: release what was held, then pass everything straight on."""
         self.opened_ns, self._extra = at_ns, extra
@@ -146,12 +155,17 @@ class Responder:
                 continue
             self._tts_chars += len(clause)
             t0 = time.perf_counter_ns()
+            speculative = first and self.gate.opened_ns is None
+            if speculative:  # synthesis of the first clause ahead of the confirmed turn
+                await self.gate.notice({"type": "tts.speculation_started", "text": clause})
             async for chunk in self.tts.stream(clause, self._pool):
                 if self.batch:
                     held.append(chunk)
                     continue
                 if first:
                     first = False
+                    if speculative and self.gate.opened_ns is None:
+                        await self.gate.notice({"type": "tts.speculation_ready", "synth_ms": elapsed_ms(t0)})
                     await self.gate.event({"type": "tts.first_audio", "synth_ms": elapsed_ms(t0)},
                                           time.perf_counter_ns())
                 self.gate.audio(chunk)

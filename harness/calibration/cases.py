@@ -67,9 +67,9 @@ CASES: tuple[Case, ...] = (
     Case("rate_24k", _o(delay_ms="uniform:200:700", agent_rate=24000),
          "the voice made at 24 kHz and resampled to 16 kHz by the agent"),
     Case("dead_air", _o(delay_ms="uniform:200:700", reply_ms=2600, reply_gap_ms="uniform:300:600",
-                        reply_gap_after_ms=1200),
-         "300-600 ms of silence 1.2 s into every reply (a filler, then a wait; shorter than the 700 ms that ends "
-         "`wait: reply`)"),
+                        reply_gap_after_ms=1200, reply_filler=True),
+         "300-600 ms of silence 1.2 s into every reply: a filler, then a wait, then the content, marked with "
+         "response.content_start (the gap is shorter than the 700 ms that ends `wait: reply`)"),
     Case("stall", _o(delay_ms="uniform:250:700", noise_dbfs=-50, idle_noise=True, stall_before_reply_ms=120),
          "a -50 dBFS floor streamed while idle, whose last 120 ms before each reply arrive at once, late",
          transports=("ws-pcm", "twilio", "openai-realtime")),

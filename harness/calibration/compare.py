@@ -14,7 +14,7 @@ DEFAULT_BOUNDS = {
     "raw.latency_ms.median_abs_error_ms": 1.0, "raw.first_byte_ms.median_abs_error_ms": 1.0,
     "net.latency_ms.p99_abs_error_ms": 3.0, "net.first_byte_ms.p99_abs_error_ms": 3.0,
     "net.barge_in_stop_ms.p99_abs_error_ms": 5.0,
-    "net.dead_air_ms.p99_abs_error_ms": 1.0,
+    "net.dead_air_ms.p99_abs_error_ms": 1.0, "net.first_content_ms.p99_abs_error_ms": 3.0,
     "classification": 1.0,
 }
 """Raw: measured vs the oracle's own account, the loopback's delay included. Net: the same
@@ -22,7 +22,8 @@ with each turn's transport delay removed, measured from both ends' stamps of the
 the number rests on. Tails are bounded net: on a shared VM the raw tail is the hypervisor's
 (CPU steal freezes the loopback for tens of ms), which the report shows beside it. Dead air is a
 gap between two heard edges of the same stream: net of it is net of how much the loopback moved
-the chunk after the gap against the chunk before it."""
+the chunk after the gap against the chunk before it. The first content word (after a filler) is an
+onset like the reply's, found from the agent's `response.content_start` mark: it has latency's bound."""
 WEBRTC_BOUNDS = {
     "offset.latency_ms.p99_abs_error_ms": 10.0, "offset.first_byte_ms.p99_abs_error_ms": 22.0,
     "offset.barge_in_stop_ms.p99_abs_error_ms": 15.0, "raw.dead_air_ms.p99_abs_error_ms": 5.0,
@@ -37,11 +38,13 @@ codec smears an onset over a few ms, so one near a packet boundary is heard in t
 before, and first byte is exact to one packet (bound 20 ms + 2). A stop is an abrupt cut whose
 codec ringing outlasts it by an amount that depends on the waveform at the cut (bound 15 ms).
 A gap inside a reply has both: a stop's ringing and an onset's smear, packets apart (bound 5 ms,
-raw: the packet delay is the same on both sides of it)."""
+raw: the packet delay is the same on both sides of it). The first content word is not bounded on
+WebRTC: its mark travels on the data channel, which is not ordered with the RTP audio it marks."""
 TWILIO_BOUNDS = DEFAULT_BOUNDS | {"net.dead_air_ms.p99_abs_error_ms": 2.0}
 """Twilio's wire is 8 kHz μ-law: each edge of a gap is resampled twice, and moves by up to a ms."""
 IMPAIRED_BOUNDS = {"impaired.latency_ms.p99_abs_error_ms": 3.0, "impaired.first_byte_ms.p99_abs_error_ms": 3.0,
-                   "impaired.barge_in_stop_ms.p99_abs_error_ms": 5.0, "impaired.dead_air_ms.p99_abs_error_ms": 1.0}
+                   "impaired.barge_in_stop_ms.p99_abs_error_ms": 5.0, "impaired.dead_air_ms.p99_abs_error_ms": 1.0,
+                   "impaired.first_content_ms.p99_abs_error_ms": 3.0}
 """With an impairment profile: |measured − truth − what the path recorded adding to that very
 packet| has the loopback's bounds (raw medians there mean this, too)."""
 STRICT_BOUNDS = DEFAULT_BOUNDS | {"raw.latency_ms.p99_abs_error_ms": 3.0, "raw.first_byte_ms.p99_abs_error_ms": 3.0,
@@ -65,9 +68,10 @@ class Comparison:
     codec_ms: float = 0.0
     """What a re-framing transport (WebRTC) adds beyond the stamped trips (packetisation, codec)."""
     errors: dict[str, list[float]] = field(default_factory=lambda: {
-        "latency_ms": [], "first_byte_ms": [], "barge_in_stop_ms": [], "turn_detection_ms": [], "dead_air_ms": []})
+        "latency_ms": [], "first_byte_ms": [], "barge_in_stop_ms": [], "turn_detection_ms": [], "dead_air_ms": [],
+        "first_content_ms": []})
     net: dict[str, list[float]] = field(default_factory=lambda: {
-        "latency_ms": [], "first_byte_ms": [], "barge_in_stop_ms": [], "dead_air_ms": []})
+        "latency_ms": [], "first_byte_ms": [], "barge_in_stop_ms": [], "dead_air_ms": [], "first_content_ms": []})
     transport: list[float] = field(default_factory=list)
     signed: list[float] = field(default_factory=list)
     signed_by_metric: dict[str, list[float]] = field(default_factory=lambda: {
@@ -77,10 +81,10 @@ class Comparison:
         "false_interruption": [0, 0], "barge_in": [0, 0], "backchannel": [0, 0], "response": [0, 0]})
     mismatches: list[dict] = field(default_factory=list)
     impaired: dict[str, list[float]] = field(default_factory=lambda: {
-        "latency_ms": [], "first_byte_ms": [], "barge_in_stop_ms": [], "dead_air_ms": []})
+        "latency_ms": [], "first_byte_ms": [], "barge_in_stop_ms": [], "dead_air_ms": [], "first_content_ms": []})
     """|measured − truth − what the impairment recorded adding| per metric."""
     impairment_added: dict[str, list[float]] = field(default_factory=lambda: {
-        "latency_ms": [], "first_byte_ms": [], "barge_in_stop_ms": [], "dead_air_ms": []})
+        "latency_ms": [], "first_byte_ms": [], "barge_in_stop_ms": [], "dead_air_ms": [], "first_content_ms": []})
     gaps: int = 0
     """Turns whose reply, by the oracle's account, had a gap inside it (dead air above 0)."""
     excluded: int = 0

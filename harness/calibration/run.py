@@ -224,6 +224,7 @@ def _transport_delays(tl: CallTimeline | None, heard: HeardAudio | None,
             "up.latency_ms": total(up(turn.eos_sample), 0), "up.first_byte_ms": total(up(turn.eos_sample), 0),
             "up.barge_in_stop_ms": total(up(turn.first_speech_sample), 0),
             "latency_ms": total(up(turn.eos_sample), down(truth.response_chunk_seq)),
+            "first_content_ms": total(up(turn.eos_sample), down(truth.content_chunk_seq)),
             "first_byte_ms": total(up(turn.eos_sample), arrival(truth.response_chunk_seq)),
             "barge_in_stop_ms": total(up(turn.first_speech_sample),
                                       stop_delay(truth.stop_chunk_seq, truth.stop_clear_index))}
@@ -265,6 +266,12 @@ def impairment_effects(tl: CallTimeline, r: TurnResult) -> dict[str, dict | None
         out["first_byte_ms"] = {"up": path.up(turn.eos_sample), "down": onset_arrival}
     if stop is not None:
         out["barge_in_stop_ms"] = {"up": path.up(turn.first_speech_sample), "down": stop}
+    if r.first_content_ms is not None and r.eos_s is not None:
+        try:
+            content = path.down(r.eos_s + r.first_content_ms / 1000)
+        except LookupError:
+            return None
+        out["first_content_ms"] = None if content is None else {"up": path.up(turn.eos_sample), "down": content}
     if r.dead_air_start_s is not None:  # a gap inside the reply: how much the path widened it
         try:
             ended = path.stopped(r.dead_air_start_s)

@@ -41,9 +41,15 @@ class ReferenceOptions:
     eot_silence_ms: float
     mode: str
     speculative: bool
+    speculate_after_ms: float
     barge_in_ms: float
     llm_hedge: int
     preload: int
+    tools: str
+    tool_latency: str
+    tool_error_rate: float
+    tool_fillers: str
+    tool_prefetch: bool
     provider_opts: tuple[str, ...]
 
     def provider_options(self) -> dict[str, dict]:
@@ -74,7 +80,9 @@ reference_options = option_group([
                       "http://127.0.0.1:8000/v1 (vLLM, Ollama, llama.cpp server); key from OPENAI_API_KEY."),
     click.option("--turn", default="vad", show_default=True,
                  help="Reference agent: turn detection. vad = end after --eot-silence-ms of silence; semantic = "
-                      "pitch/energy and transcript cues end complete phrases sooner and unfinished ones later."),
+                      "pitch/energy and transcript cues end complete phrases sooner and unfinished ones later; "
+                      "smart = semantic plus an audio end-of-turn model (Smart Turn v3), ending complete "
+                      "turns after 200 ms of silence."),
     click.option("--eot-silence-ms", type=Finite(min=50, max=60_000), default=600.0, show_default=True,
                  help="Reference agent, --turn vad: silence that ends the caller's turn."),
     click.option("--pipeline", "mode", type=click.Choice(["streaming", "batch"]), default="streaming",
@@ -84,9 +92,27 @@ reference_options = option_group([
     click.option("--speculative/--no-speculative", default=True, show_default=True,
                  help="Reference agent, streaming: start the LLM on a stable partial transcript before the "
                       "turn is confirmed (discarded if the transcript changes)."),
+    click.option("--speculate-after-ms", type=Finite(min=0, max=60_000), default=150.0,
+                 show_default=True,
+                 help="Reference agent, --speculative: silence (with the partial transcript unchanged) after which "
+                      "the reply is begun speculatively."),
     click.option("--barge-in-ms", type=Finite(min=20, max=60_000), default=220.0, show_default=True,
                  help="Reference agent: speech over the agent for this long, with a content word in its partial "
                       "transcript, interrupts it (lower stops sooner and mistakes more backchannels for barge-ins)."),
+    click.option("--tools", type=click.Choice(["off", "on"]), default="off", show_default=True,
+                 help="Reference agent: tool calls to a simulated CRM/scheduling backend on turns that ask for "
+                      "a lookup (orders, bookings, invoices, flights; the caller's profile is prefetched)."),
+    click.option("--tool-latency", default="lognormal:120:600", show_default=True, metavar="DIST",
+                 help="Reference agent, --tools on: each backend call's latency in ms: lognormal:MEDIAN:P99, "
+                      "uniform:A:B, or a number."),
+    click.option("--tool-error-rate", type=Finite(min=0, max=1), default=0.0, show_default=True,
+                 help="Reference agent, --tools on: fraction of backend calls that fail."),
+    click.option("--tool-fillers", type=click.Choice(["ack+bridge", "ack", "none"]), default="ack+bridge",
+                 show_default=True,
+                 help="Reference agent, --tools on: while a call runs, say an acknowledgement and bridging lines "
+                      "for as long as it lasts (ack+bridge), the acknowledgement only (ack), or nothing (none)."),
+    click.option("--tool-prefetch/--no-tool-prefetch", default=True, show_default=True,
+                 help="Reference agent, --tools on: fetch the caller's profile when the call starts."),
     click.option("--llm-hedge", type=click.IntRange(1, 4), default=1, show_default=True,
                  help="Reference agent: race this many LLM requests per reply; the first token wins."),
     click.option("--preload", type=click.IntRange(1, 64), default=1, show_default=True,
@@ -135,7 +161,14 @@ def serve(oracle: bool, reference: bool, ref: ReferenceOptions, ready_file: Path
         if ref.llm == "openai" and "base_url" not in options.get("llm", {}):
             fail("--llm openai needs --llm-url (the server's base URL, e.g. http://127.0.0.1:8000/v1)", EXIT_USAGE)
         from harness.agent.pipeline import PipelineConfig
-        cfg = PipelineConfig(mode=ref.mode, speculative=ref.speculative, barge_in_ms=ref.barge_in_ms)
+        from harness.agent.tools import ToolConfig
+        try:
+            tool_cfg = ToolConfig(enabled=ref.tools == "on", latency=ref.tool_latency,
+                                  error_rate=ref.tool_error_rate, fillers=ref.tool_fillers, prefetch=ref.tool_prefetch)
+        except ValueError as e:
+            fail(f"--tool-latency: {e}", EXIT_USAGE)
+        cfg = PipelineConfig(mode=ref.mode, speculative=ref.speculative, barge_in_ms=ref.barge_in_ms,
+                             speculate_after_ms=ref.speculate_after_ms, tools=tool_cfg)
         names = {"vad": ref.vad, "stt": ref.stt, "llm": ref.llm, "tts": ref.tts, "turn": ref.turn}
         idle = fields.get("webrtc_idle") or "silence"
         if idle not in ("silence", "nothing"):
@@ -163,7 +196,7 @@ def _serve_reference(host: str, port: int, names: dict, cfg, options: dict, llm_
         providers = load_providers(names, options, llm_hedge)
     except (ProviderUnavailable, ValueError) as e:
         fail(str(e), EXIT_USAGE)
-    sims = [p.name for p in providers.__dict__.values() if p.simulated]
+    sims = [label["name"] for label in providers.labels.values() if label["simulated"]]
     if sims:
         click.echo(f"note: simulated providers in use: {', '.join(sims)}", err=True)
 

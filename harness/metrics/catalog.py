@@ -64,6 +64,13 @@ CATALOG: tuple[MetricDef, ...] = (
     MetricDef("turn_detection_ms", "turn_detection_ms", "percentiles", "turn detection (ms)", seed=4,
               headline=("p50",), compare=("p50",)),
     MetricDef("dead_air_ms", "dead_air_ms", "percentiles", "dead air in reply (ms)", seed=6, compare=("p50", "p99")),
+    MetricDef("first_content_ms", "first_content_ms", "percentiles", "first content word (ms)", seed=7,
+              compare=("p50", "p99")),
+    MetricDef("fillers_per_reply", "fillers", "mean", "fillers per reply", unit="ratio", compare=("",)),
+    MetricDef("speculative_reply_rate", "speculative_reply", "rate", "replies begun speculatively", unit="rate",
+              higher_is_better=True, compare=("",)),
+    MetricDef("speculations_discarded_per_turn", "speculations_discarded", "mean", "speculations discarded per turn",
+              unit="ratio", compare=("",)),
     MetricDef("wer", "wer", "mean", "WER", unit="ratio", headline=("",), compare=("",)),
 )
 """In the order tables, summaries and reports show them."""

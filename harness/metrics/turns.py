@@ -57,6 +57,16 @@ class TurnResult:
     250 ms are inside a spurt)."""
     dead_air_start_s: float | None = None
     """Where that longest gap begins (the reply's last audible sample before it), same axis as `eos_s`."""
+    first_content_ms: float | None = None
+    """EOS → the first audible sample of the reply's content, where the agent marks it with a
+    `response.content_start` event sent just before that audio: fillers ("let me pull that up")
+    before it are audio but not content. None where the agent marks nothing."""
+    fillers: int | None = None
+    """Filler lines the agent marked (`response.filler`) between EOS and the caller's next turn."""
+    speculative_reply: bool | None = None
+    """The reply was begun before the turn was confirmed (its `llm.first_token` says `speculative`)."""
+    speculations_discarded: int | None = None
+    """Speculative replies the agent began and threw away during this turn (`llm.speculation_discarded`)."""
     stages_ms: dict | None = None
     """Consecutive intervals on the caller's clock, EOS → turn.end → stt.final → llm.first_token →
     tts.first_audio → heard, by when each event arrived: they sum to `latency_ms` exactly."""
@@ -174,7 +184,7 @@ def analyze_call(tl: CallTimeline, expected_turns: list[tuple[int, str, str]],
                  settings: AnalysisSettings = AnalysisSettings()) -> list[TurnResult]:
     """Every expected turn of the call, measured; turns the call never reached carry an error."""
     heard, spurts = hear(tl, settings.detector)
-    return _analyze(tl, expected_turns, settings, spurts)
+    return _analyze(tl, expected_turns, settings, spurts, heard)
 
 
 def analyze_call_heard(tl: CallTimeline, expected_turns: list[tuple[int, str, str]],
@@ -182,14 +192,15 @@ def analyze_call_heard(tl: CallTimeline, expected_turns: list[tuple[int, str, st
     """`analyze_call`, plus the heard agent audio as 10 ms peaks and the heard-time origin (for the
     call's timeline in the report)."""
     heard, spurts = hear(tl, settings.detector)
-    return _analyze(tl, expected_turns, settings, spurts), peaks(heard.samples), heard.origin_ns
+    return _analyze(tl, expected_turns, settings, spurts, heard), peaks(heard.samples), heard.origin_ns
 
 
 def _analyze(tl: CallTimeline, expected_turns: list[tuple[int, str, str]], settings: AnalysisSettings,
-             spurts: list[Spurt]) -> list[TurnResult]:
+             spurts: list[Spurt], heard: HeardAudio) -> list[TurnResult]:
     placed = {t.index: t for t in tl.turns}
     out = []
     timeout_ns = int(settings.response_timeout_s * 1e9)
+    marks = content_marks(tl, heard)
     for pos, (index, kind, fixture) in enumerate(expected_turns):
         turn = placed.get(index)
         if turn is None:
@@ -197,12 +208,12 @@ def _analyze(tl: CallTimeline, expected_turns: list[tuple[int, str, str]], setti
                                   error=tl.error or "call ended before this turn"))
             continue
         nxt = placed.get(expected_turns[pos + 1][0]) if pos + 1 < len(expected_turns) else None
-        out.append(_analyze_turn(tl, turn, nxt, spurts, timeout_ns, settings))
+        out.append(_analyze_turn(tl, turn, nxt, spurts, timeout_ns, settings, marks))
     return out
 
 
 def _analyze_turn(tl: CallTimeline, turn: PlannedTurn, nxt: PlannedTurn | None, spurts: list[Spurt],
-                  timeout_ns: int, settings: AnalysisSettings) -> TurnResult:
+                  timeout_ns: int, settings: AnalysisSettings, marks: list[tuple[int, int]] = ()) -> TurnResult:
     r = TurnResult(tl.call_id, turn.index, turn.kind, turn.fixture)
     start_ns = tl.sample_sent_ns(turn.first_speech_sample)
     eos_ns = tl.sample_sent_ns(turn.eos_sample)
@@ -234,6 +245,10 @@ def _analyze_turn(tl: CallTimeline, turn: PlannedTurn, nxt: PlannedTurn | None, 
             gap = longest_gap(spurts, after, next_start or tl.ended_ns or window_end)
             r.dead_air_ms = 0.0 if gap is None else _ms(gap[0], gap[1])
             r.dead_air_start_s = None if gap is None else round((gap[0] - tl.t0_ns) / 1e9, 6)
+            content = next((heard_at for arrival, heard_at in marks if eos_ns < arrival <= window_end), None)
+            if content is not None:
+                onset = audible_from(spurts, content)
+                r.first_content_ms = None if onset is None else _ms(eos_ns, onset)
         talking_over_eos = any(s.onset_ns <= eos_ns < s.end_ns for s in during)
         r.no_response = after is None and not talking_over_eos
     if turn.kind == "barge_in" and playing_at_start is not None:
@@ -243,9 +258,63 @@ def _analyze_turn(tl: CallTimeline, turn: PlannedTurn, nxt: PlannedTurn | None, 
         keep_until = max(eos_ns, start_ns + int(settings.barge_in_threshold_ms * 1e6))
         r.backchannel_ok = playing_at_start.end_ns > keep_until
     _agent_trace(tl, turn, r, eos_ns, window_end)
+    _agent_moves(tl, r, start_ns, eos_ns, window_end)
     if tl.error and r.no_response:
         r.error = tl.error
     return r
+
+
+def content_marks(tl: CallTimeline, heard: HeardAudio) -> list[tuple[int, int]]:
+    """(arrival, heard time) of each `response.content_start` mark: the agent sends it just before
+    the audio it marks (plus `offset_ms` into that audio), so the marked audio is the first chunk
+    that arrived at or after it. A mark whose audio was never heard (cleared) is left out."""
+    out = []
+    if not tl.audio:
+        return out
+    arrivals = np.array([a.arrival_ns for a in tl.audio], dtype=np.int64)
+    for ev in tl.events:
+        if ev.event.get("type") != "response.content_start":
+            continue
+        k = int(np.searchsorted(arrivals, ev.arrival_ns, side="left"))
+        if k >= len(arrivals):
+            continue
+        where = np.flatnonzero(heard.chunk == k)
+        if not where.size:
+            continue
+        offset = ev.event.get("offset_ms")
+        skip = int(round(float(offset) * SAMPLE_RATE / 1000)) if isinstance(offset, (int, float)) and offset > 0 else 0
+        out.append((ev.arrival_ns, heard.time_ns(int(where[0]) + skip)))
+    return out
+
+
+def audible_from(spurts: list[Spurt], t_ns: int) -> int | None:
+    """The first audible instant at or after `t_ns` (inside a spurt: `t_ns` itself)."""
+    for s in spurts:
+        if s.end_ns >= t_ns:
+            return max(s.onset_ns, t_ns)
+    return None
+
+
+def _agent_moves(tl: CallTimeline, r: TurnResult, start_ns: int, eos_ns: int, window_end: int) -> None:
+    """Fillers, and speculation, from the agent's own events (None where it sends none)."""
+    fillers = discarded = 0
+    speculative = None
+    for ev in tl.events:
+        kind = ev.event.get("type")
+        if kind == "llm.speculation_discarded" and start_ns < ev.arrival_ns <= window_end:
+            discarded += 1
+        if not eos_ns < ev.arrival_ns <= window_end:
+            continue
+        if kind == "response.filler":
+            fillers += 1
+        elif kind == "llm.first_token" and speculative is None:
+            speculative = bool(ev.event.get("speculative"))
+    kinds = {ev.event.get("type") for ev in tl.events}
+    if "response.filler" in kinds or "tool.started" in kinds:
+        r.fillers = fillers
+    if "llm.speculation_started" in kinds:
+        r.speculations_discarded = discarded
+    r.speculative_reply = speculative
 
 
 def longest_gap(spurts: list[Spurt], first: Spurt, answer_end_ns: int) -> tuple[int, int] | None:

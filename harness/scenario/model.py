@@ -101,6 +101,8 @@ class Defaults(_Strict):
     reply_silence_ms: float = Field(700.0, gt=0, le=60_000, description="agent silence that ends `wait: reply`")
     barge_in_threshold_ms: float = Field(500.0, gt=0, le=60_000)
     thresholds: list[str] = Field(default_factory=list)
+    agent_args: str = Field("", description="options for the reference agent when this scenario starts it "
+                                            "(before any --agent-args), e.g. '--tools on'")
 
     @field_validator("transport")
     @classmethod

@@ -76,6 +76,8 @@ class RunInputs:
         check_target(target, transport)
         if agent_args and target != "reference":
             raise InputError(f"--agent-args applies to --target reference only (the target is {target})")
+        if target == "reference" and d.agent_args:  # the scenario's first, so the command line wins
+            agent_args = f"{d.agent_args} {agent_args}".strip()
         check_thresholds(thresholds)
         seed_arg, seed = seed, d.seed if seed is None else seed
         timeout = response_timeout_s or d.response_timeout_s

@@ -23,6 +23,7 @@ DEFAULTS = {"vad": "silero", "stt": "pocketsphinx", "llm": "llama", "tts": "pipe
 BUILTIN: dict[str, str] = {
     "turn.vad": "harness.agent.providers.turn_vad:SilenceTurn",
     "turn.semantic": "harness.agent.providers.turn_semantic:SemanticTurn",
+    "turn.smart": "harness.agent.providers.turn_smart:SmartTurn",
     "vad.silero": "harness.agent.providers.vad_silero:SileroVad",
     "vad.webrtc": "harness.agent.providers.vad_webrtc:WebRtcVad",
     "stt.pocketsphinx": "harness.agent.providers.stt_pocketsphinx:PocketsphinxStt",

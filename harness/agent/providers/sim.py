@@ -50,18 +50,29 @@ class SimStt(STT):
 
 
 class SimLlm(LLM):
-    """Time to first token drawn (default median 80 ms, p99 200 ms), then `tokens_per_s`."""
+    """Time to first token drawn (default median 80 ms, p99 200 ms), then `tokens_per_s`; with
+    `stall_rate`, that share of requests also waits `stall_ms` first (a provider whose queue
+    now and then stalls: the tail hedging is meant for)."""
 
     name = "sim-llm"
     simulated = True
 
-    def __init__(self, ttft_ms: str = "lognormal:80:200", tokens_per_s: float = 60.0, seed: int = 0):
+    def __init__(self, ttft_ms: str = "lognormal:80:200", tokens_per_s: float = 60.0, seed: int = 0,
+                 stall_rate: float = 0.0, stall_ms: str = "1500"):
+        if not 0.0 <= stall_rate <= 1.0:
+            raise ValueError(f"stall_rate must be within 0…1, got {stall_rate}")
         self._ttft, self._tps = Delay(ttft_ms), tokens_per_s
+        self._stall_rate, self._stall = stall_rate, Delay(stall_ms)
         self._rng = np.random.default_rng(seed)
+
+    def first_token_ms(self) -> float:
+        """One request's drawn time to first token."""
+        stalled = self._stall_rate and self._rng.random() < self._stall_rate
+        return self._ttft.draw(self._rng) + (self._stall.draw(self._rng) if stalled else 0.0)
 
     async def stream(self, messages: list[dict]) -> AsyncIterator[str]:
         reply = CANNED[int(self._rng.integers(len(CANNED)))]
-        await asyncio.sleep(self._ttft.draw(self._rng) / 1000)
+        await asyncio.sleep(self.first_token_ms() / 1000)
         for i, word in enumerate(reply.split(" ")):
             if i:
                 await asyncio.sleep(1 / self._tps)

@@ -66,9 +66,11 @@ def acoustic_completeness(tail: np.ndarray) -> float:
 
 class SemanticTurn(TurnDetector):
     """Silence needed = `max_ms` for an unfinished phrase … `min_ms` for a complete one, linear
-    in a completeness score between 0.2 and 0.8 (`neutral_ms` when there is no transcript)."""
+    in a completeness score between `score_lo` and `score_hi` (`neutral_ms` when there is no
+    transcript)."""
 
     name = "semantic"
+    score_lo, score_hi = 0.2, 0.8
 
     def __init__(self, min_ms: float = 300.0, max_ms: float = 1500.0, neutral_ms: float = 600.0, lm: bool = True):
         self.min_ms, self.max_ms, self.neutral_ms = float(min_ms), float(max_ms), float(neutral_ms)
@@ -114,6 +116,11 @@ class SemanticTurn(TurnDetector):
             return lm_completeness(future.result()), False
         return lexical_completeness(transcript), future is not None and not future.done()
 
+    def needed_for(self, score: float) -> float:
+        """Silence that ends a turn of this completeness."""
+        frac = min(1.0, max(0.0, (score - self.score_lo) / (self.score_hi - self.score_lo)))
+        return self.max_ms - frac * (self.max_ms - self.min_ms)
+
     def silence_needed_ms(self, transcript: str) -> float:
         lexical, pending = self.lexical(transcript)
         if lexical is None:
@@ -121,7 +128,6 @@ class SemanticTurn(TurnDetector):
             return self.neutral_ms
         score = min(1.0, max(0.0, lexical + self._acoustic))
         self.last_score = score
-        frac = min(1.0, max(0.0, (score - 0.2) / 0.6))
-        needed = self.max_ms - frac * (self.max_ms - self.min_ms)
+        needed = self.needed_for(score)
         # a slow model (a busy CPU) never makes the turn end sooner than silence alone would
         return max(needed, self.neutral_ms) if pending else needed
