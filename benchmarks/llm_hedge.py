@@ -50,17 +50,21 @@ class LatencyInjectingServer:
         self._body, self._stall = Delay(STALLS["ttft_ms"]), Delay(STALLS["stall_ms"])
         self._rng = np.random.default_rng(seed)
         self.url = ""
+        self.abandoned = 0
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         await request.json()
         wait = self._body.draw(self._rng) + (self._stall.draw(self._rng) if self._rng.random() < STALLS["stall_rate"] else 0)
         await asyncio.sleep(wait / 1000)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await resp.prepare(request)
-        for word in ("Sure,", " it", " closes", " at", " nine."):
-            chunk = {"choices": [{"index": 0, "delta": {"content": word}}]}
-            await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        await resp.write(b"data: [DONE]\n\n")
+        try:
+            await resp.prepare(request)
+            for word in ("Sure,", " it", " closes", " at", " nine."):
+                chunk = {"choices": [{"index": 0, "delta": {"content": word}}]}
+                await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            await resp.write(b"data: [DONE]\n\n")
+        except ConnectionError:  # the race's loser hung up: what hedging does to a server
+            self.abandoned += 1
         return resp
 
     async def __aenter__(self) -> LatencyInjectingServer:

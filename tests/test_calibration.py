@@ -54,6 +54,9 @@ def test_wifi_profile_is_accounted_for_exactly(fixtures):
     # a gap inside a reply, widened or narrowed by the path's jitter: exact once that is taken out
     dead = report["metrics_net_of_impairment"]["dead_air_ms"]
     assert dead["n"] >= 6 and dead["p99_abs_error_ms"] <= 1.0
+    # the content after the filler, found from the oracle's mark through the path: latency's bound
+    content = report["metrics_net_of_impairment"]["first_content_ms"]
+    assert content["n"] >= 4 and content["p99_abs_error_ms"] <= 3.0
     assert_classification_exact(report)
 
 

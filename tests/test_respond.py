@@ -18,6 +18,8 @@ def test_clauses_split_at_punctuation_and_the_first_one_early():
     assert done == [" ".join("one two three four five".split()[:FIRST_CHUNK_WORDS])] and rest == "six"
     assert split_clauses("one two three four five six", first=False) == ([], "one two three four five six")
     assert split_clauses("one two three four five ", first=True) == ([], "one two three four five ")  # no 6th word yet
+    assert split_clauses("one two three four", first=True, first_words=3) == (["one two three"], "four")
+    assert split_clauses("one two three", first=True, first_words=3) == ([], "one two three")
 
 
 class Recorder:
@@ -120,4 +122,35 @@ async def test_what_a_reply_consumed_is_reported_however_it_ends():
     partial = used[1]
     assert partial["speculative"] and partial["llm_prompt_chars"] == 50
     assert 0 < partial["llm_reply_chars"] < len(text)
+    pool.shutdown()
+
+
+def test_flush_words_sends_complete_words_and_keeps_the_one_arriving():
+    from harness.agent.respond import flush_words
+    assert flush_words("we have three slots") == (["we have three"], "slots")
+    assert flush_words("tomorrow at ") == (["tomorrow at"], "")
+    assert flush_words("tomorrow") == ([], "tomorrow")  # one word: wait for more
+
+
+async def test_a_slow_llm_does_not_leave_the_caller_in_silence_between_clauses():
+    """Words go to TTS without their punctuation when what is playing is about to run out."""
+    rec = Recorder()
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+
+    async def slow():  # the first clause, then words 150 ms apart and no punctuation for 2 s
+        yield "Sure, "
+        for w in "we have three open slots on Tuesday morning at ten and eleven thirty".split():
+            await asyncio.sleep(0.15)
+            yield w + " "
+
+    gate = Gate(rec.play, rec.emit, time.perf_counter_ns())
+    await Responder(SimTts(ttfb_ms="5", ms_per_char=40.0), pool, gate).respond(slow())
+    starts = [t for t, _ in rec.audio]
+    durations = [len(c) / 16 * 1e6 for _, c in rec.audio]  # ns
+    queued_until = starts[0] + durations[0]
+    gaps = []
+    for t, d in zip(starts[1:], durations[1:]):
+        gaps.append(max(0.0, t - queued_until) / 1e6)
+        queued_until = max(queued_until, t) + d
+    assert len(rec.audio) >= 3 and max(gaps) < 250, gaps  # waiting for the full stop: ~1.7 s of silence
     pool.shutdown()

@@ -58,6 +58,8 @@ class PipelineConfig:
     interrupt_max_ms: float = 1000.0
     """Speech over the agent for this long interrupts it whatever the words."""
     preroll_ms: float = 200.0
+    first_chunk_words: int = 5
+    """The reply's first chunk goes to TTS after this many words even without punctuation."""
     tools: ToolConfig = ToolConfig()
     """Tool calls to a simulated backend on turns that need a lookup, masked by fillers."""
 
@@ -356,35 +358,44 @@ class ReferenceSession:
         return len(audio) / SAMPLE_RATE
 
     async def _tool_reply(self, messages: list[dict], tool: str, t_final: int) -> str:
-        """A reply that needs the backend: filler at once, bridging lines while the call outlasts
-        what has been said (mode ack+bridge), then the answer with the call's result."""
+        """A reply that needs the backend: filler at once, then (mode ack+bridge) a bridging line
+        whenever what has been said is about to run out before the answer's first audio exists
+        (the call, then the LLM and TTS on its result), then the answer."""
         cfg = self.cfg.tools
         await self._event({"type": "tool.started", "name": tool})
-        call = asyncio.get_running_loop().create_task(self._backend.call(tool))
+        audible = asyncio.Event()  # the answer's first audio is queued
+        answer = asyncio.get_running_loop().create_task(self._answer(messages, tool, t_final, audible))
         try:
             said_s = self._filler(tools.ACK, "ack") if cfg.fillers != "none" else 0.0
-            bridges = iter(tools.BRIDGES if cfg.fillers == "ack+bridge" else ())
+            bridges = iter(tools.BRIDGES if cfg.fillers == "ack+bridge" and said_s else ())
             covered_ns = time.perf_counter_ns() + int(said_s * 1e9)
-            while not call.done():
-                wait_s = max(0.0, (covered_ns - time.perf_counter_ns()) / 1e9 - BRIDGE_LEAD_S)
-                await asyncio.wait({call}, timeout=wait_s if said_s else None)
-                if call.done() or not said_s:
-                    break
-                line = next(bridges, None)
-                if line is None:
-                    await asyncio.wait({call})
-                    break
-                covered_ns = max(covered_ns, time.perf_counter_ns()) + int(self._filler(line, "bridge") * 1e9)
+            ready = asyncio.get_running_loop().create_task(audible.wait())
             try:
-                result, error = await call, None
-            except ToolFailed as e:
-                result, error = None, str(e)
+                while not audible.is_set() and not answer.done():
+                    wait_s = max(0.0, (covered_ns - time.perf_counter_ns()) / 1e9 - BRIDGE_LEAD_S)
+                    await asyncio.wait({answer, ready}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+                    if audible.is_set() or answer.done():
+                        break
+                    line = next(bridges, None)
+                    if line is None:
+                        break
+                    covered_ns = max(covered_ns, time.perf_counter_ns()) + int(self._filler(line, "bridge") * 1e9)
+            finally:
+                ready.cancel()
+            return await answer
         finally:
-            call.cancel()
+            answer.cancel()
+
+    async def _answer(self, messages: list[dict], tool: str, t_final: int, audible: asyncio.Event) -> str:
+        """The backend call, then the LLM's answer with its result (or its error)."""
+        try:
+            result, error = await self._backend.call(tool), None
+        except ToolFailed as e:
+            result, error = None, str(e)
         await self._event({"type": "tool.finished", "name": tool, "duration_ms": elapsed_ms(t_final),
                            **({"error": error} if error else {})})
         messages = self._context(tools.with_result(messages, tool, result, error))
-        gate = Gate(self._content_play(), self._event, opened_ns=time.perf_counter_ns())
+        gate = Gate(self._content_play(audible.set), self._event, opened_ns=time.perf_counter_ns())
         return await self._responder(gate, messages).respond(self.p.llm.stream(messages))
 
     def _remember(self, message: dict) -> None:
@@ -396,7 +407,7 @@ class ReferenceSession:
         llm = self.p.llm
         prompt = (len(llm.system_prompt) + sum(len(m["content"]) for m in messages)) * llm.fanout
         return Responder(self.p.tts, self._tts_pool, gate, batch=self._batch, on_usage=self._usage,
-                         prompt_chars=prompt)
+                         prompt_chars=prompt, first_words=self.cfg.first_chunk_words)
 
     def _usage(self, usage: dict) -> None:
         """What a reply consumed (billed by a metered provider whether or not it was heard): a
@@ -453,13 +464,15 @@ class ReferenceSession:
         mouth sends just before the frame that holds this chunk's first sample."""
         self._out.put_nowait((self._epoch, chunk, mark))
 
-    def _content_play(self) -> Callable[[np.ndarray], None]:
+    def _content_play(self, on_first: Callable[[], None] | None = None) -> Callable[[np.ndarray], None]:
         """Play for one reply's content: its first chunk carries `response.content_start`."""
         first = True
 
         def play(chunk: np.ndarray) -> None:
             nonlocal first
             self._play(chunk, {"type": "response.content_start"} if first else None)
+            if first and on_first is not None:
+                on_first()
             first = False
         return play
 

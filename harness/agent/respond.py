@@ -19,14 +19,27 @@ FIRST_CHUNK_WORDS = 5
 synthesis time grows with the text, and the first audio is what the caller waits for."""
 
 
-def split_clauses(pending: str, first: bool) -> tuple[list[str], str]:
+def split_clauses(pending: str, first: bool, first_words: int = FIRST_CHUNK_WORDS) -> tuple[list[str], str]:
     """Complete clauses in `pending`, and the rest still waiting for its punctuation."""
     *done, rest = CLAUSE_END.split(pending)
     if first and not done:
         words = rest.split(" ")
-        if len(words) > FIRST_CHUNK_WORDS and words[-1] != "":  # a word after the 5th has begun
-            done, rest = [" ".join(words[:FIRST_CHUNK_WORDS])], " ".join(words[FIRST_CHUNK_WORDS:])
+        if len(words) > first_words and words[-1] != "":  # a word after the first chunk's last has begun
+            done, rest = [" ".join(words[:first_words])], " ".join(words[first_words:])
     return done, rest
+
+RUN_OUT_MS = 400
+"""When what is playing will run out this soon, the words generated so far go to TTS without
+waiting for their clause's punctuation (a pause inside the answer is dead air to the caller)."""
+
+
+def flush_words(pending: str) -> tuple[list[str], str]:
+    """The complete words of `pending` (two at least) as a chunk, and the word still arriving."""
+    words = pending.split(" ")
+    whole, rest = words[:-1], words[-1]
+    if len([w for w in whole if w]) < 2:
+        return [], pending
+    return [" ".join(whole)], rest
 
 Emit = Callable[[dict], Awaitable[None]]
 
@@ -47,6 +60,8 @@ class Gate:
 
     def __init__(self, play: Callable[[np.ndarray], None], emit: Emit, opened_ns: int | None = None):
         self._play, self._emit, self.opened_ns = play, emit, opened_ns
+        self.playing_until_ns = 0
+        """When the audio let through so far will have played out (if the mouth starts it at once)."""
         self._audio: list[np.ndarray] = []
         self._events: list[tuple[dict, int]] = []
         self._token_ns: int | None = None
@@ -56,7 +71,12 @@ class Gate:
         if self.opened_ns is None:
             self._audio.append(chunk)
         else:
-            self._play(chunk)
+            self._release(chunk)
+
+    def _release(self, chunk: np.ndarray) -> None:
+        now = time.perf_counter_ns()
+        self.playing_until_ns = max(self.playing_until_ns, now) + int(len(chunk) * 1e9 / 16000)
+        self._play(chunk)
 
     async def event(self, ev: dict, at_ns: int) -> None:
         if self.opened_ns is None:
@@ -77,7 +97,7 @@ class Gate:
         """The turn is confirmed: release what was held, then pass everything straight on."""
         self.opened_ns, self._extra = at_ns, extra
         for chunk in self._audio:
-            self._play(chunk)
+            self._release(chunk)
         self._audio = []
         held, self._events = self._events, []
         for ev, at in held:
@@ -104,8 +124,10 @@ class Responder:
     """
 
     def __init__(self, tts: TTS, tts_pool: concurrent.futures.Executor, gate: Gate, batch: bool = False,
-                 on_usage: Callable[[dict], None] | None = None, prompt_chars: int = 0):
+                 on_usage: Callable[[dict], None] | None = None, prompt_chars: int = 0,
+                 first_words: int = FIRST_CHUNK_WORDS):
         self.tts, self._pool, self.gate, self.batch = tts, tts_pool, gate, batch
+        self.first_words = first_words
         self._on_usage, self._prompt_chars = on_usage, prompt_chars
         self._tts_chars = 0
 
@@ -134,7 +156,9 @@ class Responder:
                 if self.batch:
                     continue
                 pending += delta
-                done, pending = split_clauses(pending, first=chunked == 0)
+                done, pending = split_clauses(pending, first=chunked == 0, first_words=self.first_words)
+                if not done and chunked and clauses.empty() and self._running_out():
+                    done, pending = flush_words(pending)
                 for clause in done:
                     clauses.put_nowait(clause)
                     chunked += 1
@@ -146,6 +170,12 @@ class Responder:
                 clauses.put_nowait(pending)
             clauses.put_nowait(None)
         return text
+
+    def _running_out(self) -> bool:
+        """The audio let through will have played out within RUN_OUT_MS: waiting for the
+        clause's punctuation would leave the caller a silence."""
+        until = self.gate.playing_until_ns
+        return bool(until) and until - time.perf_counter_ns() < RUN_OUT_MS * 1_000_000
 
     async def _speak(self, clauses: asyncio.Queue) -> None:
         first = True

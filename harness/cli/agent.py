@@ -42,6 +42,7 @@ class ReferenceOptions:
     mode: str
     speculative: bool
     speculate_after_ms: float
+    first_chunk_words: int
     barge_in_ms: float
     llm_hedge: int
     preload: int
@@ -96,6 +97,9 @@ reference_options = option_group([
                  show_default=True,
                  help="Reference agent, --speculative: silence (with the partial transcript unchanged) after which "
                       "the reply is begun speculatively."),
+    click.option("--first-chunk-words", type=click.IntRange(1, 50), default=5, show_default=True,
+                 help="Reference agent: the reply's first chunk goes to TTS after this many words even without "
+                      "punctuation (fewer: first audio sooner, and a shorter first chunk to cover the next)."),
     click.option("--barge-in-ms", type=Finite(min=20, max=60_000), default=220.0, show_default=True,
                  help="Reference agent: speech over the agent for this long, with a content word in its partial "
                       "transcript, interrupts it (lower stops sooner and mistakes more backchannels for barge-ins)."),
@@ -168,7 +172,8 @@ def serve(oracle: bool, reference: bool, ref: ReferenceOptions, ready_file: Path
         except ValueError as e:
             fail(f"--tool-latency: {e}", EXIT_USAGE)
         cfg = PipelineConfig(mode=ref.mode, speculative=ref.speculative, barge_in_ms=ref.barge_in_ms,
-                             speculate_after_ms=ref.speculate_after_ms, tools=tool_cfg)
+                             speculate_after_ms=ref.speculate_after_ms, first_chunk_words=ref.first_chunk_words,
+                             tools=tool_cfg)
         names = {"vad": ref.vad, "stt": ref.stt, "llm": ref.llm, "tts": ref.tts, "turn": ref.turn}
         idle = fields.get("webrtc_idle") or "silence"
         if idle not in ("silence", "nothing"):

@@ -21,6 +21,9 @@ from harness.results.folder import read_rows
 
 MATRIX_SCHEMA = "turnbench.matrix/1"
 PAIR_METRICS = ("latency_ms.p50", "latency_ms.p99")
+MORE = ("dead_air_ms", "first_content_ms", "fillers_per_reply", "speculative_reply_rate",
+        "speculations_discarded_per_turn")
+"""Summary metrics every cell carries besides latency, turn detection and the rates."""
 RANK_METRIC = "latency_ms.p50"
 RATES = ("false_interruption_rate", "false_interruption_rate_paused", "barge_in_success_rate",
          "backchannel_success_rate", "no_response_rate")
@@ -86,6 +89,7 @@ def cell_document(cell: Cell, rounds: list[RoundResult], prices: Prices | None) 
            "stages_ms": _stages(rows), "wer": summary["wer"],
            **{k: summary[k] for k in RATES}, **{f"{k}_ci95": summary[f"{k}_ci95"] for k in RATES},
            **{f"{k}_n": summary[f"{k}_n"] for k in RATES},
+           **{k: summary.get(k) for k in MORE},
            "call_errors": summary["errors"], "usage": usage or None}
     names = {s: [cell.providers.get(s) or DEFAULTS[s], providers.get(s)] for s in ("stt", "llm", "tts")}
     doc["cost"] = cost_per_call_minute(usage, names, prices) if prices is not None and usage else None

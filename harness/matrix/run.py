@@ -40,8 +40,9 @@ class MatrixRun:
         self.interrupted = False
 
     def cell_inputs(self, cell: Cell) -> RunInputs:
-        """The run inputs of one cell: the matrix's, with the cell's agent options first."""
-        args = " ".join(a for a in (cell.command_args(), self.inputs.agent_args) if a)
+        """The run inputs of one cell: the matrix's, with the cell's agent options last."""
+        # the scenario's and the command line's first, the cell's last: the more specific wins a repeat
+        args = " ".join(a for a in (self.inputs.agent_args, cell.command_args()) if a)
         return replace(self.inputs, agent_args=args).with_preload(self.inputs.concurrency)
 
     def document(self, status: str = "running") -> dict:
