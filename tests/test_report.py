@@ -137,3 +137,17 @@ def test_the_report_renders_in_headless_chromium_offline(conversation_run, tmp_p
     from PIL import Image
     img = Image.open(shot).convert("L")
     assert img.height > 2000 and len(set(img.resize((64, 256)).tobytes())) > 20  # drawn, not blank
+
+
+def test_a_call_timeline_shows_the_filler_before_the_content_and_the_dead_air(tmp_path):
+    from harness.report.figures import call_timeline
+    turns = synthetic_turns(4, seed=3, fi_rate=0.0)
+    t = turns[0]
+    t.update(eos_s=2.0, response_onset_s=2.3, latency_ms=300.0, first_content_ms=1450.0,
+             dead_air_start_s=2.9, dead_air_ms=420.0)
+    run = load_run(write_run(tmp_path / "r", turns))
+    svg = call_timeline(run, t["call_id"], None, "test")
+    assert "filler" in svg and "content 1450 ms" in svg and "dead air 420 ms" in svg
+    plain = [dict(x, first_content_ms=x.get("latency_ms"), dead_air_ms=0.0) for x in turns]
+    svg = call_timeline(load_run(write_run(tmp_path / "p", plain)), t["call_id"], None, "test")
+    assert "filler" not in svg and "dead air" not in svg  # content at once, no gap: nothing to mark

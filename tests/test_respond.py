@@ -14,10 +14,12 @@ from harness.agent.respond import FIRST_CHUNK_WORDS, Gate, Responder, Speculatio
 def test_clauses_split_at_punctuation_and_the_first_one_early():
     done, rest = split_clauses("Sure, I can help. With what", first=False)
     assert done == ["Sure,", "I can help."] and rest == "With what"
-    done, rest = split_clauses("one two three four five six", first=True)
-    assert done == [" ".join("one two three four five".split()[:FIRST_CHUNK_WORDS])] and rest == "six"
+    done, rest = split_clauses("one two three four five six", first=True, first_words=5)
+    assert done == ["one two three four five"] and rest == "six"
     assert split_clauses("one two three four five six", first=False) == ([], "one two three four five six")
-    assert split_clauses("one two three four five ", first=True) == ([], "one two three four five ")  # no 6th word yet
+    assert split_clauses("one two three four five ", first=True, first_words=5) == ([], "one two three four five ")  # no 6th word yet
+    words = "a b c d e f g h".split()
+    assert split_clauses(" ".join(words), first=True)[0] == [" ".join(words[:FIRST_CHUNK_WORDS])]  # the default
     assert split_clauses("one two three four", first=True, first_words=3) == (["one two three"], "four")
     assert split_clauses("one two three", first=True, first_words=3) == ([], "one two three")
 
@@ -154,3 +156,12 @@ async def test_a_slow_llm_does_not_leave_the_caller_in_silence_between_clauses()
         queued_until = max(queued_until, t) + d
     assert len(rec.audio) >= 3 and max(gaps) < 250, gaps  # waiting for the full stop: ~1.7 s of silence
     pool.shutdown()
+
+
+def test_a_reply_starts_10_ms_before_its_first_word_not_after_the_voices_padding():
+    from harness.agent.respond import trim_lead
+    pcm = np.concatenate([np.zeros(1600, np.int16), np.full(800, 5000, np.int16), np.zeros(800, np.int16)])
+    out = trim_lead(pcm)
+    assert len(out) == len(pcm) - 1600 + 160 and out[160] == 5000  # 100 ms of padding → 10 ms
+    assert trim_lead(np.zeros(320, np.int16)).size == 0
+    assert trim_lead(pcm[1600:]).size == len(pcm) - 1600  # already at the word: unchanged

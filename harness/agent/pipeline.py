@@ -22,7 +22,7 @@ import numpy as np
 
 from harness.agent import tools
 from harness.agent.providers.base import LLM, STT, TTS, VAD, TurnDetector
-from harness.agent.respond import Emit, Gate, Responder, Speculation, elapsed_ms
+from harness.agent.respond import Emit, Gate, Responder, Speculation, elapsed_ms, trim_lead
 from harness.agent.tools import ToolConfig, ToolFailed
 from harness.audio.frames import FRAME_NS, FRAME_SAMPLES, SAMPLE_RATE
 from harness.clock import sleep_until
@@ -45,7 +45,7 @@ class PipelineConfig:
     for the whole LLM answer, synthesise all of it, then play."""
     speculative: bool = True
     """Start the LLM on a stable partial transcript during the end-of-turn silence (streaming only)."""
-    speculate_after_ms: float = 150.0
+    speculate_after_ms: float = 60.0
     """A speculative generation starts once the caller has been silent, and the partial
     transcript unchanged, for this long."""
     vad_threshold: float = 0.5
@@ -58,7 +58,7 @@ class PipelineConfig:
     interrupt_max_ms: float = 1000.0
     """Speech over the agent for this long interrupts it whatever the words."""
     preroll_ms: float = 200.0
-    first_chunk_words: int = 5
+    first_chunk_words: int = 3
     """The reply's first chunk goes to TTS after this many words even without punctuation."""
     tools: ToolConfig = ToolConfig()
     """Tool calls to a simulated backend on turns that need a lookup, masked by fillers."""
@@ -336,7 +336,7 @@ class ReferenceSession:
         if cfg.fillers != "none" and not self.p.filler_audio:
             for line in (tools.ACK, *tools.BRIDGES):
                 chunks = [c async for c in self.p.tts.stream(line, self._tts_pool)]
-                self.p.filler_audio[line] = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+                self.p.filler_audio[line] = trim_lead(np.concatenate(chunks)) if chunks else np.zeros(0, np.int16)
 
     async def _prefetch(self) -> None:
         t0 = time.perf_counter_ns()

@@ -14,7 +14,7 @@ import numpy as np
 from harness.agent.providers.base import TTS
 
 CLAUSE_END = re.compile(r"(?<=[.!?;:,])\s+")
-FIRST_CHUNK_WORDS = 5
+FIRST_CHUNK_WORDS = 3
 """The first chunk of a reply goes to TTS after this many words even without punctuation:
 synthesis time grows with the text, and the first audio is what the caller waits for."""
 
@@ -31,6 +31,18 @@ def split_clauses(pending: str, first: bool, first_words: int = FIRST_CHUNK_WORD
 RUN_OUT_MS = 400
 """When what is playing will run out this soon, the words generated so far go to TTS without
 waiting for their clause's punctuation (a pause inside the answer is dead air to the caller)."""
+
+
+LEAD_KEEP_SAMPLES = 160
+"""Silence kept before a reply's first word (10 ms); TTS voices pad a sentence with up to 100 ms
+or more, which the caller would otherwise wait through."""
+QUIET = 0.01 * 32768
+
+
+def trim_lead(pcm16: np.ndarray, keep: int = LEAD_KEEP_SAMPLES) -> np.ndarray:
+    """`pcm16` from `keep` samples before its first sample above -40 dBFS (empty if all quiet)."""
+    loud = np.flatnonzero(np.abs(pcm16.astype(np.int32)) > QUIET)
+    return pcm16[max(0, int(loud[0]) - keep):] if loud.size else pcm16[:0]
 
 
 def flush_words(pending: str) -> tuple[list[str], str]:
@@ -193,6 +205,9 @@ class Responder:
                     held.append(chunk)
                     continue
                 if first:
+                    chunk = trim_lead(chunk)
+                    if not len(chunk):  # silence before the first word: nothing to wait for
+                        continue
                     first = False
                     if speculative and self.gate.opened_ns is None:
                         await self.gate.notice({"type": "tts.speculation_ready", "synth_ms": elapsed_ms(t0)})

@@ -93,11 +93,11 @@ reference_options = option_group([
     click.option("--speculative/--no-speculative", default=True, show_default=True,
                  help="Reference agent, streaming: start the LLM on a stable partial transcript before the "
                       "turn is confirmed (discarded if the transcript changes)."),
-    click.option("--speculate-after-ms", type=Finite(min=0, max=60_000), default=150.0,
+    click.option("--speculate-after-ms", type=Finite(min=0, max=60_000), default=60.0,
                  show_default=True,
                  help="Reference agent, --speculative: silence (with the partial transcript unchanged) after which "
                       "the reply is begun speculatively."),
-    click.option("--first-chunk-words", type=click.IntRange(1, 50), default=5, show_default=True,
+    click.option("--first-chunk-words", type=click.IntRange(1, 50), default=3, show_default=True,
                  help="Reference agent: the reply's first chunk goes to TTS after this many words even without "
                       "punctuation (fewer: first audio sooner, and a shorter first chunk to cover the next)."),
     click.option("--barge-in-ms", type=Finite(min=20, max=60_000), default=220.0, show_default=True,

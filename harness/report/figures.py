@@ -191,6 +191,7 @@ def call_timeline(run: RunData, call_id: str, timeline: dict | None, why: str) -
             if t.get("latency_ms") is not None:
                 ax.text(t["response_onset_s"], -1.12, f"{t['latency_ms']:.0f} ms", fontsize=6, ha="center",
                         color="#2ca02c")
+        _fillers_and_dead_air(ax, t)
         start = t.get("speech_start_s")
         if t.get("false_interruption") and start is not None and t.get("false_interruption_at_ms") is not None:
             x = start + t["false_interruption_at_ms"] / 1000
@@ -211,6 +212,23 @@ def call_timeline(run: RunData, call_id: str, timeline: dict | None, why: str) -
     if timeline:
         ax.legend(fontsize=7, loc="upper right")
     return to_svg(fig)
+
+
+def _fillers_and_dead_air(ax, t: dict) -> None:
+    """A turn's filler (first audio → first content word, where the agent marked content) and
+    its dead air (the longest silence inside the answer), on the agent's half of the axis."""
+    onset, eos, content_ms = t.get("response_onset_s"), t.get("eos_s"), t.get("first_content_ms")
+    if onset is not None and eos is not None and content_ms is not None:
+        content = eos + content_ms / 1000
+        if content - onset > 0.05:
+            ax.axvspan(onset, content, ymin=0.0, ymax=0.48, color="#ff7f0e", alpha=0.18, lw=0)
+            ax.text((onset + content) / 2, -0.15, "filler", fontsize=6, ha="center", color="#ff7f0e")
+            ax.plot([content], [-0.1], marker="|", color="#ff7f0e", ms=9)
+            ax.text(content, -0.05, f"content {content_ms:.0f} ms", fontsize=6, ha="left", color="#ff7f0e")
+    gap_at, gap_ms = t.get("dead_air_start_s"), t.get("dead_air_ms")
+    if gap_at is not None and gap_ms:
+        ax.axvspan(gap_at, gap_at + gap_ms / 1000, ymin=0.0, ymax=0.48, color="red", alpha=0.15, lw=0)
+        ax.text(gap_at + gap_ms / 2000, -0.3, f"dead air {gap_ms:.0f} ms", fontsize=6, ha="center", color="red")
 
 
 def latency_over_time(runs: list[RunData]) -> str | None:
