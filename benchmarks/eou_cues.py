@@ -76,7 +76,8 @@ def main(show_rows: bool) -> None:
     print(f"{len(pauses)} pauses (400/800/1200 ms) in paused turns, {len(ends)} finished turns")
     print(f"{'policy':<22} {'pauses cut into':>16} {'silence needed at ends: P50':>28} {'P90':>6} {'mean':>6}")
     for name, (policy, w) in policies.items():
-        need = (lambda r: 600.0) if policy is None else (lambda r: needed(policy, r, w))
+        def need(r: dict, policy=policy, w=w) -> float:
+            return 600.0 if policy is None else needed(policy, r, w)
         cut = sum(need(r) < r["pause_ms"] for r in pauses)
         at_end = np.array([need(r) for r in ends])
         print(f"{name:<22} {cut:>10} of {len(pauses):<4} {np.percentile(at_end, 50):>22.0f} ms "
