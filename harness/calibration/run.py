@@ -224,7 +224,7 @@ def _transport_delays(tl: CallTimeline | None, heard: HeardAudio | None,
             "up.latency_ms": total(up(turn.eos_sample), 0), "up.first_byte_ms": total(up(turn.eos_sample), 0),
             "up.barge_in_stop_ms": total(up(turn.first_speech_sample), 0),
             "latency_ms": total(up(turn.eos_sample), down(truth.response_chunk_seq)),
-            "first_content_ms": total(up(turn.eos_sample), down(truth.content_chunk_seq)),
+            "first_content_ms": total(up(turn.eos_sample), down(getattr(truth, "content_chunk_seq", None))),
             "first_byte_ms": total(up(turn.eos_sample), arrival(truth.response_chunk_seq)),
             "barge_in_stop_ms": total(up(turn.first_speech_sample),
                                       stop_delay(truth.stop_chunk_seq, truth.stop_clear_index))}
