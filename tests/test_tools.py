@@ -44,8 +44,10 @@ async def test_backend_latency_and_failures_follow_the_configuration():
     with pytest.raises(ToolFailed, match="lookup_order"):
         await failing.call("lookup_order")
     # seeded per call: two calls of one run draw different latencies, a rerun the same ones
-    draws = [[SimulatedBackend(ToolConfig(latency="lognormal:300:1500"), i)._delay.draw(
-        SimulatedBackend(ToolConfig(), i)._rng) for i in (1, 2)] for _ in range(2)]
+    def first_draw(i: int) -> float:
+        backend = SimulatedBackend(ToolConfig(latency="lognormal:300:1500"), i)
+        return backend._delay.draw(backend._rng)
+    draws = [[first_draw(i) for i in (1, 2)] for _ in range(2)]
     assert draws[0] == draws[1] and draws[0][0] != draws[0][1]
 
 

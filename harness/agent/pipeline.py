@@ -22,6 +22,7 @@ import numpy as np
 
 from harness.agent import tools
 from harness.agent.providers.base import LLM, STT, TTS, VAD, TurnDetector
+from harness.agent.providers.registry import STAGES
 from harness.agent.respond import Emit, Gate, Responder, Speculation, elapsed_ms, trim_lead
 from harness.agent.tools import ToolConfig, ToolFailed
 from harness.audio.frames import FRAME_NS, FRAME_SAMPLES, SAMPLE_RATE
@@ -78,8 +79,7 @@ class Providers:
 
     @property
     def labels(self) -> dict:
-        return {k: {"name": getattr(self, k).name, "simulated": getattr(self, k).simulated}
-                for k in ("vad", "stt", "llm", "tts", "turn")}
+        return {k: {"name": getattr(self, k).name, "simulated": getattr(self, k).simulated} for k in STAGES}
 
 
 @dataclass

@@ -121,12 +121,17 @@ class SemanticTurn(TurnDetector):
         frac = min(1.0, max(0.0, (score - self.score_lo) / (self.score_hi - self.score_lo)))
         return self.max_ms - frac * (self.max_ms - self.min_ms)
 
+    def _combine(self, lexical: float | None) -> float | None:
+        """The completeness score before the pitch/energy shift (None: nothing to judge by)."""
+        return lexical
+
     def silence_needed_ms(self, transcript: str) -> float:
         lexical, pending = self.lexical(transcript)
-        if lexical is None:
+        combined = self._combine(lexical)
+        if combined is None:
             self.last_score = None
             return self.neutral_ms
-        score = min(1.0, max(0.0, lexical + self._acoustic))
+        score = min(1.0, max(0.0, combined + self._acoustic))
         self.last_score = score
         needed = self.needed_for(score)
         # a slow model (a busy CPU) never makes the turn end sooner than silence alone would

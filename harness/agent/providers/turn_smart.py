@@ -106,21 +106,16 @@ class SmartTurn(SemanticTurn):
         if silence == self._silence:
             self._audio_p = p
 
-    def _audio_score(self) -> float | None:
-        return self._audio_p
+    def _combine(self, lexical: float | None) -> float | None:
+        audio = self.last_audio  # read once per decision: the model's thread may replace it
+        if audio is None:
+            return lexical
+        if lexical is None:
+            return audio
+        return self.audio_weight * audio + (1.0 - self.audio_weight) * lexical
 
     def silence_needed_ms(self, transcript: str) -> float:
-        lexical, lex_pending = self.lexical(transcript)
-        audio = self._audio_score()
-        self.last_audio = audio
-        if audio is None:  # not heard yet: never sooner than silence alone would end the turn
-            base = super().silence_needed_ms(transcript)
-            return max(base, self.neutral_ms)
-        if lexical is None:
-            score = audio
-        else:
-            score = self.audio_weight * audio + (1.0 - self.audio_weight) * lexical
-        score = min(1.0, max(0.0, score + self._acoustic))
-        self.last_score = score
-        needed = self.needed_for(score)
-        return max(needed, self.neutral_ms) if lex_pending else needed
+        self.last_audio = self._audio_p  # what _combine weighs
+        needed = super().silence_needed_ms(transcript)
+        # not heard yet: never sooner than silence alone would end the turn
+        return max(needed, self.neutral_ms) if self.last_audio is None else needed
